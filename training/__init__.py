@@ -1,0 +1,1 @@
+"""Offline side: corpus -> teacher labels -> distillation -> evaluation -> export."""

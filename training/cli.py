@@ -1,0 +1,299 @@
+"""``training``: the offline side — label with the teacher, calibrate it, evaluate it, benchmark it."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import platform
+import sys
+import time
+from dataclasses import asdict
+from importlib import resources
+from pathlib import Path
+
+import numpy as np
+
+from assistant.errors import AssistantError
+from assistant.labelset import LabelSet, load_labelset
+
+from .corpus import Clip, find_clips, parse_shard, select
+
+log = logging.getLogger("training")
+
+
+def machine() -> dict:
+    """Where a figure was measured."""
+    import os
+
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
+
+
+def _teacher_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
+    p.add_argument("--backend", default="transformers", choices=("transformers", "ctranslate2"))
+    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--min-seconds", type=float, default=None,
+                   help="shortest encoder window in seconds for short clips (default 10)")
+    p.add_argument("--labelset", default=None,
+                   help="built-in name (speech_commands, digits) or a YAML file; default guessed from the data")
+    p.add_argument("--cache", default=None, help="label cache file (default: ~/.cache/voice-assistant/labels.sqlite)")
+    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--split", default="all", help="speaker split: all, heldout (not calib), train, calib, test")
+    p.add_argument("--shard", default=None, help="i/n: label only every n-th clip starting at i")
+    p.add_argument("--limit", type=int, default=None, help="use only the first N clips (after --every)")
+    p.add_argument("--every", type=int, default=1, help="use every k-th clip (deterministic subsample)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _labelset_for(args: argparse.Namespace, clips: list[Clip]) -> LabelSet:
+    if args.labelset:
+        return load_labelset(args.labelset)
+    if clips and all(c.dataset == "fsdd" for c in clips):
+        return load_labelset("digits")
+    return load_labelset("speech_commands")
+
+
+def _clips(args: argparse.Namespace) -> list[Clip]:
+    for d in args.dirs:
+        if not Path(d).exists():
+            raise AssistantError(f"{d}: no such file or folder")
+    clips = select(find_clips(args.dirs), args.split, parse_shard(args.shard))[:: max(1, args.every)]
+    if args.limit:
+        clips = clips[: args.limit]
+    if not clips:
+        raise AssistantError(f"no audio files found in {', '.join(args.dirs)} (split {args.split})")
+    return clips
+
+
+def _cache(args: argparse.Namespace):
+    from assistant.teacher.weights import cache_root
+
+    from .cache import LabelCache
+
+    return LabelCache(args.cache or cache_root() / "labels.sqlite")
+
+
+def _teacher(args: argparse.Namespace, calibration=None):
+    from assistant.teacher import load_teacher
+
+    return load_teacher(args.model, args.backend, threads=args.threads, min_seconds=args.min_seconds,
+                        calibration=calibration)
+
+
+def truth_label(clip: Clip, label_set: LabelSet) -> str | None:
+    """The evaluation truth of a clip in ``label_set`` terms (None: not evaluable)."""
+    lab = clip.folder_label
+    if lab is None:
+        return None
+    if lab in label_set.labels:
+        return lab
+    if lab in ("_silence_",) and label_set.silence:
+        return label_set.silence
+    return label_set.unknown  # another word: out-of-set speech (None for a closed set)
+
+
+def _write_json(path: str | None, data: dict) -> None:
+    if path:
+        Path(path).parent.mkdir(parents=True, exist_ok=True)
+        Path(path).write_text(json.dumps(data, indent=2, default=float))
+        print(f"figures written to {path}")
+
+
+# -- commands ----------------------------------------------------------------------------------
+def cmd_label(args: argparse.Namespace) -> int:
+    from .label import label_clips
+
+    clips = _clips(args)
+    label_set = _labelset_for(args, clips)
+    teacher = _teacher(args)
+    run = label_clips(clips, teacher, label_set, _cache(args), batch_size=args.batch_size, progress=not args.quiet)
+    print(f"labelled {len(run.labels)} clips with {teacher.id} over {label_set.name} "
+          f"({run.new} new, {run.cached} from cache, {len(run.bad)} unreadable) in {run.wall_seconds:.1f} s"
+          + (f", {run.clips_per_second:.1f} clips/s" if run.new else ""))
+    for path, reason in run.bad:
+        print(f"  skipped: {reason}")
+    if args.out:
+        rows = [{"path": p, "labels": list(c.labels), "probs": [round(float(x), 5) for x in c.probs],
+                 "top": c.top, "transcript": c.transcript["text"]} for p, c in run.labels.items()]
+        Path(args.out).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
+        print(f"soft labels written to {args.out} (JSON lines)")
+    _write_json(args.json, {"teacher": teacher.id, "labelset": label_set.id, "clips": len(run.labels),
+                            "new": run.new, "cached": run.cached, "bad": run.bad,
+                            "clips_per_second": run.clips_per_second, "machine": machine()})
+    return 0
+
+
+def evaluate_teacher(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, teacher, cache) -> dict:
+    """Label (through the cache) and score the teacher's argmax against the folder truth."""
+    from .label import label_clips
+    from .metrics import accuracy, plot_confusion
+
+    run = label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
+    truth, pred = [], []
+    for clip in clips:
+        t = truth_label(clip, label_set)
+        got = run.labels.get(str(clip.path))
+        if t is not None and got is not None:
+            truth.append(t)
+            pred.append(got.top)
+    if not truth:
+        raise AssistantError("no clip has a folder or file-name label to evaluate against")
+    acc = accuracy(truth, pred, label_set.labels)
+    secs = [c.seconds for c in run.labels.values()]
+    out_dir = Path(args.report_dir)
+    name = f"teacher-{teacher.name}-{teacher.backend}-{label_set.name}"
+    png = plot_confusion(acc, out_dir / f"{name}-confusion.png", f"teacher {teacher.name} ({teacher.backend})")
+    speakers = sorted({c.speaker for c in clips})
+    return {
+        "teacher": teacher.id, "model": teacher.name, "backend": teacher.backend,
+        "labelset": label_set.name, "labelset_id": label_set.id, "data": [str(d) for d in args.dirs],
+        "split": args.split, "clips": len(truth), "speakers": len(speakers), "unreadable": run.bad,
+        "accuracy": acc.to_dict(), "commands_accuracy": acc.subset(list(label_set.commands)),
+        "teacher_seconds_per_clip_median": float(np.median(secs)) if secs else None,
+        "clips_per_second": (1.0 / float(np.mean(secs))) if secs else None,
+        "run_clips_per_second": run.clips_per_second, "run_wall_seconds": run.wall_seconds,
+        "new": run.new, "cached": run.cached, "confusion_png": str(png), "machine": machine(),
+    }
+
+
+def print_eval(r: dict) -> None:
+    """The teacher-eval table for people."""
+    acc = r["accuracy"]
+    print(f"teacher {r['model']} ({r['backend']}) on {', '.join(r['data'])} [split {r['split']}]: "
+          f"{r['clips']} clips, {r['speakers']} speakers")
+    for label, a in acc["per_class"].items():
+        print(f"  {label:>10s}  {a:6.1%}  ({acc['counts'][label]} clips)")
+    print(f"  {'overall':>10s}  {acc['overall']:6.1%}   commands only {r['commands_accuracy']:.1%}")
+    print(f"  teacher throughput {r['clips_per_second']:.2f} clips/s "
+          f"(median {1000 * r['teacher_seconds_per_clip_median']:.0f} ms/clip); confusion matrix: {r['confusion_png']}")
+
+
+def cmd_teacher_eval(args: argparse.Namespace) -> int:
+    clips = _clips(args)
+    label_set = _labelset_for(args, clips)
+    r = evaluate_teacher(args, clips, label_set, _teacher(args), _cache(args))
+    print_eval(r)
+    _write_json(args.json, r)
+    return 0
+
+
+def cmd_calibrate(args: argparse.Namespace) -> int:
+    from assistant.teacher.posterior import Calibration
+
+    from .calibrate import fit
+    from .label import label_clips
+
+    args.split = "calib"
+    clips = _clips(args)
+    label_set = _labelset_for(args, clips)
+    teacher = _teacher(args, calibration=Calibration())  # raw scores do not depend on calibration
+    run = label_clips(clips, teacher, label_set, _cache(args), batch_size=args.batch_size, progress=not args.quiet)
+    rows = [(run.labels[str(c.path)], truth_label(c, label_set)) for c in clips if str(c.path) in run.labels]
+    rows = [(lab, t) for lab, t in rows if t is not None]
+    scores = np.array([lab.raw["scores"] for lab, _ in rows])
+    nonspeech = np.array([lab.raw["nonspeech"] for lab, _ in rows])
+    level = np.array([lab.raw["level_db"] for lab, _ in rows])
+    truth = np.array([label_set.labels.index(t) for _, t in rows])
+    cal, info = fit(scores, nonspeech, level, truth, label_set)
+    entry = {**asdict(cal), "fitted_on": {"data": [str(d) for d in args.dirs], "split": "calib",
+                                          "clips": info["clips"], "speakers": len({c.speaker for c in clips}),
+                                          "labelset": label_set.name, "balanced_accuracy": round(info["balanced_accuracy"], 4),
+                                          "nll": round(info["nll"], 4), "date": time.strftime("%Y-%m-%d")}}
+    print(json.dumps({teacher.name: entry}, indent=2))
+    if args.write:
+        path = Path(str(resources.files("assistant.teacher").joinpath("calibration.json")))
+        table = json.loads(path.read_text())
+        table[teacher.name] = entry
+        path.write_text(json.dumps(table, indent=2) + "\n")
+        print(f"calibration for {teacher.name} written to {path}")
+    _write_json(args.json, {teacher.name: entry})
+    return 0
+
+
+def cmd_cache_merge(args: argparse.Namespace) -> int:
+    cache = _cache(args)
+    for src in args.sources:
+        if not Path(src).is_file():
+            raise AssistantError(f"{src}: no such cache file")
+        print(f"{src}: {cache.merge(src)} rows added to {cache.path}")
+    return 0
+
+
+def cmd_bench_teacher(args: argparse.Namespace) -> int:
+    from .bench import bench_teacher
+
+    return bench_teacher(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The ``training`` command line."""
+    ap = argparse.ArgumentParser(prog="training", description=__doc__)
+    ap.add_argument("-v", "--verbose", action="store_true")
+    sub = ap.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("label", help="label audio folders with the teacher (resumable, shardable)")
+    p.add_argument("dirs", nargs="+")
+    _teacher_args(p)
+    p.add_argument("--out", default=None, help="also write the soft labels as JSON lines here")
+    p.add_argument("--json", default=None, help="write run figures here")
+    p.set_defaults(func=cmd_label)
+
+    p = sub.add_parser("teacher-eval", help="teacher accuracy per class against folder labels, confusion PNG")
+    p.add_argument("dirs", nargs="+")
+    _teacher_args(p)
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_teacher_eval)
+
+    p = sub.add_parser("calibrate", help="fit the teacher posterior on calibration speakers")
+    p.add_argument("dirs", nargs="+")
+    _teacher_args(p)
+    p.add_argument("--write", action="store_true", help="store the fit in the package's calibration.json")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_calibrate)
+
+    p = sub.add_parser("bench-teacher", help="teacher accuracy and speed for tiny.en and base, report + JSON")
+    p.add_argument("--data", default="../shared/data", help="folder holding gsc_v2_test_dev and fsdd")
+    p.add_argument("--models", default="tiny.en,base")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--every", type=int, default=1, help="subsample every k-th clip (default: all)")
+    p.add_argument("--base-every", type=int, default=None, help="subsample for base only (default: --every)")
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench_teacher)
+
+    p = sub.add_parser("cache-merge", help="merge label caches labelled elsewhere (e.g. other shards)")
+    p.add_argument("sources", nargs="+")
+    p.add_argument("--cache", default=None)
+    p.set_defaults(func=cmd_cache_merge)
+    return ap
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: one clear line on a user error, never a traceback."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(args.func(args) or 0)
+    except (AssistantError, ValueError) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: everything labelled so far is in the cache; rerun to continue", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
