@@ -205,18 +205,21 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     level = np.array([lab.raw["level_db"] for lab, _ in rows])
     truth = np.array([label_set.labels.index(t) for _, t in rows])
     cal, info = fit(scores, nonspeech, level, truth, label_set)
+    from assistant.teacher.posterior import calibration_key
+
+    key = calibration_key(teacher.name, teacher.whole_phrase)
     entry = {**asdict(cal), "fitted_on": {"data": [str(d) for d in args.dirs], "split": "calib",
                                           "clips": info["clips"], "speakers": len({c.speaker for c in clips}),
                                           "labelset": label_set.name, "balanced_accuracy": round(info["balanced_accuracy"], 4),
                                           "nll": round(info["nll"], 4), "date": time.strftime("%Y-%m-%d")}}
-    print(json.dumps({teacher.name: entry}, indent=2))
+    print(json.dumps({key: entry}, indent=2))
     if args.write:
         path = Path(str(resources.files("assistant.teacher").joinpath("calibration.json")))
         table = json.loads(path.read_text())
-        table[teacher.name] = entry
+        table[key] = entry
         path.write_text(json.dumps(table, indent=2) + "\n")
-        print(f"calibration for {teacher.name} written to {path}")
-    _write_json(args.json, {teacher.name: entry})
+        print(f"calibration for {key} written to {path}")
+    _write_json(args.json, {key: entry})
     return 0
 
 

@@ -28,11 +28,11 @@ def load_teacher(model: str | Path = DEFAULT_MODEL, backend: str = "transformers
     from . import weights
 
     files = weights.resolve(model)
-    cal = calibration or default_calibration(files.name)
     secs = DEFAULT_MIN_SECONDS if min_seconds is None else float(min_seconds)
     if backend == "transformers":
         from .hf import HFTeacher
 
+        cal = calibration or default_calibration(files.name, whole_phrase=True)
         return HFTeacher(files.name, weights.hf_checkpoint(files), cal, secs, device=device, threads=threads)
     if backend == "ctranslate2":
         if files.ct2_dir is None:
@@ -40,5 +40,6 @@ def load_teacher(model: str | Path = DEFAULT_MODEL, backend: str = "transformers
                              "use --backend transformers for a Hugging Face directory")
         from .ct2 import CT2Teacher
 
+        cal = calibration or default_calibration(files.name, whole_phrase=False)
         return CT2Teacher(files.name, files.ct2_dir, cal, secs, threads=threads, compute_type=compute_type)
     raise ModelError(f"unknown teacher backend '{backend}': use one of {', '.join(BACKENDS)}")

@@ -75,6 +75,8 @@ class Teacher(ABC):
 
     name: str
     backend: str
+    whole_phrase: bool = True
+    """Score whole phrases (True) or only their first token (False)."""
 
     @property
     @abstractmethod
@@ -111,11 +113,13 @@ class WhisperTeacher(Teacher):
 
     @property
     def id(self) -> str:
-        body = json.dumps([self._weights_key, self.min_seconds, asdict(self.calibration), SCORING_VERSION])
+        body = json.dumps([self._weights_key, self.min_seconds, asdict(self.calibration), self.whole_phrase,
+                           SCORING_VERSION])
         return f"whisper-{self.name}-{self.backend}-{hashlib.sha256(body.encode()).hexdigest()[:10]}"
 
     def _build_plan(self, label_set: LabelSet) -> ScoringPlan:
-        return build_plan(label_set, self.vocab, lambda t: self.tokenizer.encode(t, add_special_tokens=False).ids)
+        return build_plan(label_set, self.vocab, lambda t: self.tokenizer.encode(t, add_special_tokens=False).ids,
+                          whole_phrase=self.whole_phrase)
 
     # -- backend hooks -------------------------------------------------------------------------
     @abstractmethod
@@ -125,6 +129,10 @@ class WhisperTeacher(Teacher):
     @abstractmethod
     def _gather(self, encoded: Any, plan: ScoringPlan) -> np.ndarray:
         """Log-probabilities at the plan's (node, token) pairs: shape (B, P)."""
+
+    @abstractmethod
+    def _prefix_logits(self, encoded: Any, prefix: list[int]) -> np.ndarray:
+        """Raw next-token logits after ``prefix`` for each clip: shape (B, vocab)."""
 
     @abstractmethod
     def _greedy(self, encoded: Any, max_tokens: int) -> tuple[list[list[int]], np.ndarray]:
@@ -174,6 +182,12 @@ class WhisperTeacher(Teacher):
                 out[i] = TeacherLabel(label_set.labels, logp[j],
                                       Transcript(texts[j], float(no_speech[j]), per_text), per_clip, raw)
         return [o for o in out if o is not None]
+
+    def next_token_logits(self, audio: np.ndarray, prefix: Sequence[int] | None = None) -> np.ndarray:
+        """Raw decoder logits after ``prefix`` (default: the prompt) for one clip: shape (vocab,)."""
+        clip = self._check(audio)
+        mels = log_mel(clip, window_frames(clip.size, self.min_seconds), self.n_mels)[None]
+        return self._prefix_logits(self._encode(mels), list(prefix or self.vocab.prompt))[0]
 
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """Greedy transcription, 30 s windows in sequence for longer audio."""

@@ -47,8 +47,9 @@ class HFTeacher(WhisperTeacher):
         self.model = model.eval().to(self.device)
         cfg = model.config
         tokenizer = Tokenizer.from_file(str(hf_dir / "tokenizer.json"))
-        suppress = list(getattr(model.generation_config, "suppress_tokens", None) or [])
-        vocab = build_vocab(tokenizer, cfg.vocab_size, suppress)
+        gen = model.generation_config
+        vocab = build_vocab(tokenizer, cfg.vocab_size, list(getattr(gen, "suppress_tokens", None) or []),
+                            list(getattr(gen, "begin_suppress_tokens", None) or []))
         self.heads = cfg.encoder_attention_heads
         key = (hf_dir / "SHA256SUMS").read_text() if (hf_dir / "SHA256SUMS").is_file() else str(hf_dir)
         super().__init__(name, key, vocab, tokenizer, cfg.num_mel_bins, calibration, min_seconds)
@@ -132,6 +133,14 @@ class HFTeacher(WhisperTeacher):
             pairs = logp[:, torch.from_numpy(plan.pair_node), torch.from_numpy(plan.pair_token)]
             return pairs.cpu().numpy()
 
+    def _prefix_logits(self, encoded: Any, prefix: list[int]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            b = encoded[0][0].shape[0]
+            tokens = torch.tensor(prefix, device=self.device).expand(b, 1, -1)
+            return self._logits(self._decode(tokens, encoded)[:, 0, -1]).float().cpu().numpy()
+
     def _greedy(self, encoded: Any, max_tokens: int) -> tuple[list[list[int]], np.ndarray]:
         import torch
 
@@ -140,6 +149,7 @@ class HFTeacher(WhisperTeacher):
             prompt = torch.tensor(self.vocab.prompt, device=self.device)
             seq = prompt.expand(b, -1).clone()
             suppress = torch.tensor(self.vocab.suppress, device=self.device)
+            begin = torch.tensor(self.vocab.begin_suppress, device=self.device)
             done = torch.zeros(b, dtype=torch.bool, device=self.device)
             no_speech = None
             for step in range(max_tokens):
@@ -150,6 +160,8 @@ class HFTeacher(WhisperTeacher):
                     no_speech = first[:, self.vocab.no_speech].cpu().numpy()
                 logits = self._logits(hidden[:, -1]).float()
                 logits[:, suppress] = -float("inf")
+                if step == 0:
+                    logits[:, begin] = -float("inf")
                 nxt = torch.where(done, torch.full_like(done, self.vocab.eot, dtype=torch.long),
                                   logits.argmax(-1))
                 seq = torch.cat([seq, nxt[:, None]], dim=1)

@@ -40,10 +40,15 @@ class Calibration:
             raise ValueError(f"temperature must be > 0, got {self.temperature}")
 
 
-def default_calibration(model: str) -> Calibration:
+def calibration_key(model: str, whole_phrase: bool) -> str:
+    """Key of a model's entry in ``calibration.json`` (first-token scoring has its own constants)."""
+    return model if whole_phrase else f"{model}/first-token"
+
+
+def default_calibration(model: str, whole_phrase: bool = True) -> Calibration:
     """The shipped calibration for a bundled model name (defaults for anything else)."""
     table = json.loads(resources.files("assistant.teacher").joinpath("calibration.json").read_text())
-    entry = table.get(model, {})
+    entry = table.get(calibration_key(model, whole_phrase), {})
     return Calibration(**{k: v for k, v in entry.items() if k in Calibration.__dataclass_fields__})
 
 

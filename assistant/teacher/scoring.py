@@ -8,6 +8,10 @@ tried with a leading space and in lower/Capitalised case; a label takes the log-
 The no-speech score is the log of the probability mass Whisper puts, as its first token, on non-speech
 annotations ("(music)", "[BLANK_AUDIO]", "*", "♪").
 
+With ``whole_phrase=False`` only each form's first token is scored (no end-of-transcript term): cheaper,
+a little less accurate, and all that the CTranslate2 backend can read (it exposes full-vocabulary
+logits only right after the prompt).
+
 Candidates share prefixes, so the decoder only needs the log-softmax at the distinct prefixes (trie
 nodes); :class:`ScoringPlan` lists them and the (node, token) pairs to read.
 """
@@ -39,6 +43,8 @@ class Vocab:
     """First tokens of non-speech annotations."""
     suppress: tuple[int, ...]
     """Tokens never emitted in free transcription (specials, timestamps, model's suppress list)."""
+    begin_suppress: tuple[int, ...] = ()
+    """Tokens not allowed as the first token of a transcript (blank, end-of-text)."""
 
     @property
     def prompt(self) -> tuple[int, ...]:
@@ -46,13 +52,15 @@ class Vocab:
         return self.sot_sequence + (self.no_timestamps,)
 
 
-def build_vocab(tokenizer, vocab_size: int, suppress_ids: list[int] | None = None) -> Vocab:
+def build_vocab(tokenizer, vocab_size: int, suppress_ids: list[int] | None = None,
+                begin_suppress_ids: list[int] | None = None) -> Vocab:
     """Derive :class:`Vocab` from a ``tokenizers.Tokenizer`` loaded from Whisper's tokenizer.json."""
     english = vocab_size == 51864
     tid = tokenizer.token_to_id
     eot, sot = tid("<|endoftext|>"), tid("<|startoftranscript|>")
     sot_seq = (sot,) if english else (sot, tid("<|en|>"), tid("<|transcribe|>"))
-    no_ts, no_speech = tid("<|notimestamps|>"), tid("<|nocaptions|>")
+    no_ts = tid("<|notimestamps|>")
+    no_speech = tid("<|nocaptions|>") if tid("<|nocaptions|>") is not None else tid("<|nospeech|>")
     if None in (eot, sot, no_ts, no_speech) or None in sot_seq:
         raise ValueError("tokenizer.json lacks Whisper's special tokens")
     end = [eot]
@@ -65,7 +73,8 @@ def build_vocab(tokenizer, vocab_size: int, suppress_ids: list[int] | None = Non
                  if (t := tokenizer.decode([i]).lstrip()) and t.startswith(NONSPEECH_STARTS)]
     specials = list(range(eot + 1, vocab_size))
     suppress = sorted(set(specials) | {i for i in (suppress_ids or []) if 0 <= i < vocab_size})
-    return Vocab(sot_seq, no_ts, eot, no_speech, tuple(end), tuple(nonspeech), tuple(suppress))
+    begin = tuple(begin_suppress_ids) if begin_suppress_ids else (tokenizer.token_to_id("Ġ") or 220, eot)
+    return Vocab(sot_seq, no_ts, eot, no_speech, tuple(end), tuple(nonspeech), tuple(suppress), begin)
 
 
 def spoken_forms(phrase: str) -> list[str]:
@@ -104,7 +113,7 @@ class ScoringPlan:
     def combine(self, pair_logprobs: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """(B, P) gathered log-probs -> label scores (B, K), no-speech-annotation score (B,), P(nocaptions) (B,)."""
         lp = np.asarray(pair_logprobs, dtype=np.float64)
-        cand = np.stack([lp[:, list(tp)].sum(axis=1) + _logsumexp(lp[:, list(ep)], axis=1)
+        cand = np.stack([lp[:, list(tp)].sum(axis=1) + (_logsumexp(lp[:, list(ep)], axis=1) if ep else 0.0)
                          for tp, ep in zip(self.token_pairs, self.end_pairs)], axis=1)  # (B, C)
         scores = np.full((lp.shape[0], len(self.commands)), -np.inf)
         for k in range(len(self.commands)):
@@ -119,7 +128,7 @@ def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
     return np.squeeze(m, axis) + np.log(np.sum(np.exp(x - m), axis=axis))
 
 
-def build_plan(label_set: LabelSet, vocab: Vocab, encode) -> ScoringPlan:
+def build_plan(label_set: LabelSet, vocab: Vocab, encode, whole_phrase: bool = True) -> ScoringPlan:
     """Plan the decoder queries for ``label_set``; ``encode(text) -> list[int]`` is the text tokenizer."""
     prompt = vocab.prompt
     cands: list[tuple[int, tuple[int, ...]]] = []
@@ -127,7 +136,7 @@ def build_plan(label_set: LabelSet, vocab: Vocab, encode) -> ScoringPlan:
         seen: set[tuple[int, ...]] = set()
         for phrase in phrases:
             for form in spoken_forms(phrase):
-                toks = tuple(encode(form))
+                toks = tuple(encode(form))[: None if whole_phrase else 1]
                 if toks and toks not in seen:
                     seen.add(toks)
                     cands.append((k, toks))
@@ -157,7 +166,7 @@ def build_plan(label_set: LabelSet, vocab: Vocab, encode) -> ScoringPlan:
     for _, toks in cands:
         seq = prompt + toks
         token_pairs.append(tuple(pair(node(seq[:len(prompt) + i]), t) for i, t in enumerate(toks)))
-        end_pairs.append(tuple(pair(node(seq), t) for t in vocab.end_tokens))
+        end_pairs.append(tuple(pair(node(seq), t) for t in vocab.end_tokens) if whole_phrase else ())
     keys = list(pairs)
     return ScoringPlan(
         commands=label_set.commands, sequences=sequences, nodes=tuple(nodes),

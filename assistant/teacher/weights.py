@@ -267,8 +267,14 @@ def hf_checkpoint(files: WhisperFiles) -> Path:
     tmp = Path(tempfile.mkdtemp(dir=_mkdir(out.parent)))
     save_file({k: np.ascontiguousarray(v) for k, v in sd.items()}, str(tmp / "model.safetensors"))
     (tmp / "config.json").write_text(json.dumps(config, indent=2))
+    ct2_config = json.loads((files.ct2_dir / "config.json").read_text())
+    generation = {"decoder_start_token_id": config["decoder_start_token_id"], "eos_token_id": 50256,
+                  "suppress_tokens": ct2_config.get("suppress_ids", []),
+                  "begin_suppress_tokens": ct2_config.get("suppress_ids_begin", [220, 50256])}
+    (tmp / "generation_config.json").write_text(json.dumps(generation, indent=2))
     shutil.copy(files.ct2_dir / "tokenizer.json", tmp / "tokenizer.json")
-    sums = {name: sha256_file(tmp / name) for name in ("model.safetensors", "config.json", "tokenizer.json")}
+    names = ("model.safetensors", "config.json", "generation_config.json", "tokenizer.json")
+    sums = {name: sha256_file(tmp / name) for name in names}
     (tmp / "SHA256SUMS").write_text("".join(f"{h}  {n}\n" for n, h in sums.items()))
     _replace_dir(tmp, out)
     return out
