@@ -11,7 +11,7 @@ what="${1:-}"
 
 VENV="${VENV:-.venv}"
 PY="${PYTHON:-python3}"
-APT_RUNTIME="libportaudio2 libsndfile1"
+APT_RUNTIME="libportaudio2 libsndfile1 espeak-ng"
 APT_TEST="pulseaudio pulseaudio-utils libasound2-plugins"
 
 need_apt=()

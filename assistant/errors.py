@@ -21,3 +21,20 @@ class LabelSetError(AssistantError):
 
 class TeacherError(AssistantError):
     """The teacher could not answer (down, slow, or returned something unusable)."""
+
+
+def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[BaseException], ...] = ()) -> int:
+    """Run a CLI subcommand: one clear ``error: …`` line (exit 2) on a user error, never a traceback."""
+    import logging
+    import sys
+
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return int(func(args) or 0)
+    except (AssistantError, *user_errors) as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
+        return 130

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, run_command
 from assistant.labelset import LabelSet, load_labelset
 
 from .corpus import Clip, find_clips, parse_shard, select
@@ -238,6 +238,63 @@ def cmd_bench_teacher(args: argparse.Namespace) -> int:
     return bench_teacher(args)
 
 
+def cmd_pipeline(args: argparse.Namespace) -> int:
+    from .pipeline import run_pipeline
+
+    return run_pipeline(args)
+
+
+def cmd_evaluate(args: argparse.Namespace) -> int:
+    from assistant.registry import Registry
+    from assistant.student import Student
+
+    from .evaluate import evaluate, print_result, write_json
+    from .label import label_clips
+
+    model_dir = Path(args.model)
+    if not model_dir.is_dir():  # a registry name: its promoted version
+        model_dir = Registry(args.registry).path(args.model)
+    student = Student(model_dir, file=args.file)
+    clips = _clips(args)
+    label_set = load_labelset(args.labelset or "speech_commands")
+    teacher_labels = None
+    if not args.no_teacher:
+        teacher_labels = label_clips(clips, _teacher(args), label_set, _cache(args), batch_size=args.batch_size,
+                                     progress=not args.quiet).labels
+    r = evaluate(student, clips, label_set, teacher_labels, Path(args.report_dir), model_dir.parent.name)
+    print_result(r)
+    write_json(args.json, r)
+    return 0
+
+
+def cmd_promote(args: argparse.Namespace) -> int:
+    from assistant.registry import Registry
+    from assistant.student import Student
+
+    reg = Registry(args.registry)
+    Student(reg.root / args.name / args.version)  # refuse to promote a broken directory
+    reg.promote(args.name, args.version)
+    print(f"{args.name}: {args.version} is now current")
+    return 0
+
+
+def cmd_models(args: argparse.Namespace) -> int:
+    from assistant.registry import Registry
+
+    reg = Registry(args.registry)
+    names = sorted(p.name for p in reg.root.iterdir() if p.is_dir()) if reg.root.is_dir() else []
+    for name in names:
+        cur = reg.current(name)
+        for v in reg.versions(name):
+            m = json.loads((reg.root / name / v / "manifest.json").read_text())
+            acc = m.get("metrics", {}).get("test_accuracy")
+            print(f"{name}/{v}{' *' if v == cur else ''}  {m.get('default_file')}  "
+                  + (f"test accuracy {acc:.1%}" if acc is not None else ""))
+    if not names:
+        print(f"no models in {reg.root}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
     ap = argparse.ArgumentParser(prog="training", description=__doc__)
@@ -276,6 +333,47 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench_teacher)
 
+    p = sub.add_parser("pipeline", help="build a student end to end: TTS + real audio -> teacher -> distil -> export")
+    p.add_argument("--data", default="../shared/data", help="real audio folder (used when present)")
+    p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
+    p.add_argument("--teacher", default="tiny.en")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--run-dir", default="runs/student")
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--registry", default=None, help="registry root (default: the package's models/)")
+    p.add_argument("--name", default="speech_commands")
+    p.add_argument("--cache", default=None)
+    p.add_argument("--no-register", action="store_true")
+    p.add_argument("--no-promote", action="store_true")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_pipeline)
+
+    p = sub.add_parser("evaluate", help="student vs teacher on labelled folders: per class, confusion, false accepts")
+    p.add_argument("model", help="a model directory, or a registry name (its promoted version)")
+    p.add_argument("dirs", nargs="+")
+    _teacher_args(p)
+    p.add_argument("--file", default=None, help="model.onnx or model.int8.onnx (default: the manifest's)")
+    p.add_argument("--registry", default=None)
+    p.add_argument("--no-teacher", action="store_true", help="skip scoring the teacher on the same clips")
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("promote", help="make a registered version current (atomic)")
+    p.add_argument("name")
+    p.add_argument("version")
+    p.add_argument("--registry", default=None)
+    p.set_defaults(func=cmd_promote)
+
+    p = sub.add_parser("models", help="list registered students")
+    p.add_argument("--registry", default=None)
+    p.set_defaults(func=cmd_models)
+
     p = sub.add_parser("cache-merge", help="merge label caches labelled elsewhere (e.g. other shards)")
     p.add_argument("sources", nargs="+")
     p.add_argument("--cache", default=None)
@@ -284,18 +382,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Entry point: one clear line on a user error, never a traceback."""
+    """Entry point."""
     args = build_parser().parse_args(argv)
-    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
-    try:
-        return int(args.func(args) or 0)
-    except (AssistantError, ValueError) as e:
-        print(f"error: {e}", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print("interrupted: everything labelled so far is in the cache; rerun to continue", file=sys.stderr)
-        return 130
+    return run_command(args.func, args, verbose=args.verbose, user_errors=(ValueError,))
 
 
 if __name__ == "__main__":

@@ -1,9 +1,12 @@
-"""Synthetic speech for any phrase, offline: Piper (pip; the ``joe`` voice) with varied speed and noise."""
+"""Synthetic speech for any phrase, offline: Piper (pip; the ``joe`` voice, varied speed and noise) and
+espeak-ng (apt, when installed: accents x variants x pitch x speed). Clips are cached on disk by text
+and voice, so a rerun synthesises nothing twice."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 
 import numpy as np
 
@@ -23,7 +26,43 @@ class Voice:
     @property
     def name(self) -> str:
         """Short stable id, e.g. ``piper-joe-l1.00-n0.67``."""
-        return f"{self.engine}-l{self.length_scale:.2f}-n{self.noise_scale:.2f}"
+        return f"{self.engine}-l{self.length_scale:.2f}-n{self.noise_scale:.2f}-w{self.noise_w:.2f}"
+
+
+def espeak_available() -> bool:
+    """True when the ``espeak-ng`` program is installed."""
+    import shutil
+
+    return shutil.which("espeak-ng") is not None
+
+
+def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0) -> list[Voice]:
+    """A spread of voices: Piper speed/noise settings, and espeak-ng accents/pitches/speeds if installed."""
+    rng = np.random.default_rng(seed)
+    out = [Voice("piper-joe", float(rng.uniform(0.8, 1.45)), float(rng.uniform(0.3, 1.0)),
+                 float(rng.uniform(0.3, 1.2))) for _ in range(n_piper)]
+    if espeak_available():
+        accents = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us+f3", "en+m3", "en+f2",
+                   "en-us+m7", "en+f4", "en-gb-x-gbclan+m2", "en+klatt"]
+        for i in range(n_espeak):
+            out.append(Voice(f"espeak:{accents[i % len(accents)]}", float(rng.uniform(0.8, 1.3)),
+                             float(rng.uniform(30, 70)), 0.0))
+    return out
+
+
+def _espeak(text: str, voice: Voice) -> np.ndarray:
+    import subprocess
+    import tempfile
+
+    import soundfile as sf
+
+    name = voice.engine.split(":", 1)[1]
+    speed = int(175 / voice.length_scale)
+    with tempfile.NamedTemporaryFile(suffix=".wav") as f:
+        subprocess.run(["espeak-ng", "-v", name, "-s", str(speed), "-p", str(int(voice.noise_scale)),
+                        "-w", f.name, text], check=True, capture_output=True, timeout=30)
+        audio, rate = sf.read(f.name, dtype="float32")
+    return resample(audio, rate, SAMPLE_RATE)
 
 
 @lru_cache(maxsize=1)
@@ -36,6 +75,8 @@ def _piper():
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """Speak ``text``: 16 kHz mono float32, leading/trailing silence trimmed to 100 ms."""
+    if voice.engine.startswith("espeak:"):
+        return trim(_espeak(text, voice))
     from piper import SynthesisConfig
 
     pv = _piper()
@@ -45,6 +86,21 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     audio = np.concatenate(chunks) if chunks else np.zeros(0, np.float32)
     audio = resample(audio, pv.config.sample_rate, SAMPLE_RATE)
     return trim(audio)
+
+
+def synthesize_cached(text: str, voice: Voice, cache_dir: Path) -> Path:
+    """Synthesise into ``cache_dir/<text>/<voice>.flac`` unless it is already there; returns the path."""
+    import soundfile as sf
+
+    safe = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "phrase"
+    path = cache_dir / safe / f"{voice.name.replace(':', '_').replace('+', '_')}.flac"
+    if not path.is_file():
+        audio = synthesize(text, voice)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp.flac")
+        sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16")
+        tmp.replace(path)
+    return path
 
 
 def trim(audio: np.ndarray, threshold_db: float = -40.0, pad_s: float = 0.1) -> np.ndarray:

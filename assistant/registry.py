@@ -1,0 +1,69 @@
+"""Model registry: ``<root>/<name>/<version>/`` directories and a ``CURRENT`` pointer per name.
+
+Promotion writes the pointer to a temporary file and renames it over ``CURRENT`` (atomic on POSIX):
+a crash at any point leaves either the old or the new version in force, never a broken one.
+The shipped default lives in the package (``assistant/models``); ``$ASSISTANT_MODELS`` overrides it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from .errors import ModelError
+
+DEFAULT_NAME = "speech_commands"
+_VERSION = re.compile(r"^v(\d+)$")
+
+
+def default_root() -> Path:
+    """Registry root: ``$ASSISTANT_MODELS`` or the package's ``models`` folder."""
+    env = os.environ.get("ASSISTANT_MODELS")
+    return Path(env) if env else Path(__file__).parent / "models"
+
+
+class Registry:
+    """Versions of named models under one root."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = Path(root) if root else default_root()
+
+    def versions(self, name: str) -> list[str]:
+        """Existing versions, oldest first."""
+        d = self.root / name
+        if not d.is_dir():
+            return []
+        found = [p.name for p in d.iterdir() if p.is_dir() and _VERSION.match(p.name)]
+        return sorted(found, key=lambda v: int(v[1:]))
+
+    def next_version(self, name: str) -> str:
+        """The version a new export gets."""
+        vs = self.versions(name)
+        return f"v{int(vs[-1][1:]) + 1 if vs else 1}"
+
+    def current(self, name: str = DEFAULT_NAME) -> str | None:
+        """The promoted version, if any."""
+        ptr = self.root / name / "CURRENT"
+        return ptr.read_text().strip() if ptr.is_file() else None
+
+    def path(self, name: str = DEFAULT_NAME, version: str | None = None) -> Path:
+        """Directory of a version (default: the promoted one)."""
+        version = version or self.current(name)
+        if version is None:
+            raise ModelError(f"no promoted version of model '{name}' in {self.root}; run 'training pipeline'")
+        d = self.root / name / version
+        if not d.is_dir():
+            raise ModelError(f"{d}: the promoted version is missing; promote another with 'training promote'")
+        return d
+
+    def promote(self, name: str, version: str) -> None:
+        """Make ``version`` current, atomically."""
+        if not (self.root / name / version).is_dir():
+            raise ModelError(f"cannot promote {name}/{version}: no such version in {self.root}")
+        ptr = self.root / name / "CURRENT"
+        tmp = ptr.with_name(f".CURRENT.{os.getpid()}.tmp")
+        tmp.write_text(version + "\n")
+        with open(tmp, "rb+") as f:
+            os.fsync(f.fileno())
+        os.replace(tmp, ptr)

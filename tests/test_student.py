@@ -1,0 +1,178 @@
+"""The student: distillation loss, front end, streaming == batch, ONNX parity, model directory and registry."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from assistant.errors import ModelError
+from assistant.frontend import FrontEnd
+from assistant.registry import Registry
+from assistant.stream import batch_windows, stream_windows
+from assistant.student import Student
+from training.distill import distill_loss
+from training.export import build_model_dir
+from training.model import Student as StudentNet, StudentDims, count_parameters
+
+FE = FrontEnd()
+LABELS = ("yes", "no", "_unknown_", "_silence_")
+
+
+def _net(seed: int = 0) -> StudentNet:
+    torch.manual_seed(seed)
+    return StudentNet(FE, StudentDims(n_classes=len(LABELS))).eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    out = tmp_path_factory.mktemp("model") / "v1"
+    x = np.random.default_rng(0).standard_normal((40, FE.window_samples)).astype(np.float32) * 0.1
+    build_model_dir(_net(), out, {"labels": list(LABELS), "frontend": FE.to_dict(), "dims": {}}, x[:20], x[20:],
+                    np.zeros(20, np.int64))
+    return out
+
+
+def test_default_size_is_small() -> None:
+    assert count_parameters(StudentNet(FE, StudentDims(n_classes=12))) <= 30_000
+
+
+def test_loss_decreases_on_a_tiny_batch() -> None:
+    torch.manual_seed(0)
+    net = StudentNet(FE, StudentDims(n_classes=4)).train()
+    x = torch.randn(8, FE.window_samples) * 0.1
+    soft = torch.softmax(torch.randn(8, 4) * 3, dim=1)
+    opt = torch.optim.Adam(net.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(30):
+        loss = distill_loss(net(x), soft, temperature=2.0, alpha=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    assert losses[-1] < 0.5 * losses[0]
+
+
+def test_distill_loss_is_zero_only_at_the_teacher() -> None:
+    p = torch.tensor([[0.7, 0.2, 0.1]])
+    at_teacher = distill_loss(torch.log(p), p, temperature=2.0, alpha=0.0)
+    assert float(at_teacher) < 1e-5
+    assert float(distill_loss(torch.zeros(1, 3), p, temperature=2.0, alpha=0.0)) > 0.01
+
+
+def test_front_end_shape_and_sine_peak() -> None:
+    from training.model import LogMel
+
+    t = np.arange(FE.window_samples) / 16000
+    x = torch.tensor(np.sin(2 * np.pi * 1000 * t)[None], dtype=torch.float32)
+    mel = LogMel(FE)(x)
+    assert mel.shape == (1, FE.n_mels, FE.frames)
+    from training.model import mel_filterbank
+
+    centres = (mel_filterbank(FE) * (np.arange(FE.n_bins) * 16000 / FE.n_fft)).sum(1) / mel_filterbank(FE).sum(1)
+    assert abs(centres[int(mel[0].mean(1).argmax())] - 1000) < 150
+
+
+@pytest.mark.parametrize("chunk", [160, 333, 1600, 16000, 40000])
+def test_streaming_windows_equal_batch_windows(chunk: int) -> None:
+    audio = np.random.default_rng(1).standard_normal(16000 * 3 + 123).astype(np.float32)
+    ends, batch = batch_windows(audio, FE.window_samples, 1600)
+    streamed = list(stream_windows((audio[i:i + chunk] for i in range(0, audio.size, chunk)), FE.window_samples, 1600))
+    assert [e for e, _ in streamed] == list(ends)
+    assert all(np.array_equal(w, b) for (_, w), b in zip(streamed, batch))
+
+
+def test_streaming_logits_equal_batch_logits(model_dir: Path) -> None:
+    student = Student(model_dir, file="model.onnx")
+    audio = np.random.default_rng(2).standard_normal(16000 * 2).astype(np.float32) * 0.1
+    _, windows = batch_windows(audio, FE.window_samples, 1600)
+    batch = student.logits(windows)
+    stream = np.stack([student.logits(w)[0] for _, w in stream_windows(np.array_split(audio, 37), FE.window_samples, 1600)])
+    assert np.allclose(batch, stream, atol=1e-5)
+
+
+def test_onnx_matches_torch(model_dir: Path) -> None:
+    net = _net()
+    x = np.random.default_rng(3).standard_normal((5, FE.window_samples)).astype(np.float32) * 0.2
+    with torch.inference_mode():
+        ref = net(torch.from_numpy(x)).numpy()
+    assert np.abs(Student(model_dir, file="model.onnx").logits(x) - ref).max() < 1e-3
+
+
+def test_int8_stays_close(model_dir: Path) -> None:
+    m = json.loads((model_dir / "manifest.json").read_text())
+    assert "model.int8.onnx" in m["files"]
+    x = np.random.default_rng(4).standard_normal((5, FE.window_samples)).astype(np.float32) * 0.2
+    a, b = Student(model_dir, file="model.onnx").probs(x), Student(model_dir, file="model.int8.onnx").probs(x)
+    assert np.abs(a - b).max() < 0.1
+
+
+def test_manifest_describes_the_model(model_dir: Path) -> None:
+    s = Student(model_dir)
+    assert s.labels == LABELS and s.frontend == FE
+    m = json.loads((model_dir / "manifest.json").read_text())
+    assert {"format", "files", "default_file", "export", "frontend", "labels"} <= set(m)
+
+
+def _copy(src: Path, dst: Path) -> Path:
+    import shutil
+
+    shutil.copytree(src, dst)
+    return dst
+
+
+def test_corrupt_or_mismatched_model_dirs_are_refused(model_dir: Path, tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="no such model directory"):
+        Student(tmp_path / "nothing")
+    d = _copy(model_dir, tmp_path / "no-manifest")
+    (d / "manifest.json").unlink()
+    with pytest.raises(ModelError, match="no manifest.json"):
+        Student(d)
+    d = _copy(model_dir, tmp_path / "corrupt")
+    data = bytearray((d / "model.onnx").read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    (d / "model.onnx").write_bytes(bytes(data))
+    with pytest.raises(ModelError, match="checksum"):
+        Student(d, file="model.onnx")
+    d = _copy(model_dir, tmp_path / "labels")
+    m = json.loads((d / "manifest.json").read_text())
+    m["labels"] = m["labels"][:-1]
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="classes"):
+        Student(d, file="model.onnx")
+    d = _copy(model_dir, tmp_path / "window")
+    m = json.loads((d / "manifest.json").read_text())
+    m["frontend"]["window_seconds"] = 1.5
+    (d / "manifest.json").write_text(json.dumps(m))
+    with pytest.raises(ModelError, match="mismatched"):
+        Student(d, file="model.onnx")
+    d = _copy(model_dir, tmp_path / "garbage")
+    (d / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelError, match="damaged"):
+        Student(d)
+
+
+def test_promote_is_atomic(model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    reg = Registry(tmp_path / "models")
+    for v in ("v1", "v2"):
+        _copy(model_dir, reg.root / "kws" / v)
+    reg.promote("kws", "v1")
+    assert reg.current("kws") == "v1" and reg.next_version("kws") == "v3"
+
+    def crash(*_a, **_k):
+        raise OSError("power cut")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError):
+        reg.promote("kws", "v2")
+    monkeypatch.undo()
+    assert reg.current("kws") == "v1"
+    assert Student(reg.path("kws")).dir.name == "v1"
+    reg.promote("kws", "v2")
+    assert reg.current("kws") == "v2"
+    with pytest.raises(ModelError, match="no such version"):
+        reg.promote("kws", "v9")

@@ -1,0 +1,140 @@
+"""Stage 3: distil the teacher's soft labels into the student.
+
+Loss = T² · KL(teacher ‖ student at temperature T) + α · CE(teacher argmax). Every epoch draws fresh
+augmentations of each clip (label-preserving, so the clean clip's soft label stands). A checkpoint is
+written after every epoch; rerunning with the same run directory resumes from it.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import numpy as np
+
+from assistant.frontend import FrontEnd
+
+from .augment import AugmentConfig, NoiseBank, augment
+from .dataset import DistillSet
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class DistillConfig:
+    """Training settings (saved in the run directory and the model manifest)."""
+
+    epochs: int = 40
+    batch_size: int = 64
+    lr: float = 4e-3
+    weight_decay: float = 1e-3
+    temperature: float = 2.0
+    alpha: float = 0.5
+    """Weight of the cross-entropy on the teacher's argmax."""
+    width: int = 16
+    p_clean: float = 0.15
+    """Share of examples shown without augmentation each epoch."""
+    seed: int = 0
+    threads: int = 2
+
+
+def distill_loss(logits, teacher_probs, temperature: float, alpha: float):
+    """T²·KL(teacher‖student_T) + α·CE(argmax teacher); tensors (B, K)."""
+    import torch
+    import torch.nn.functional as F
+
+    t = temperature
+    p_t = teacher_probs.clamp_min(1e-8) ** (1.0 / t)
+    p_t = p_t / p_t.sum(dim=1, keepdim=True)
+    kl = F.kl_div(F.log_softmax(logits / t, dim=1), p_t, reduction="batchmean")
+    ce = F.cross_entropy(logits, teacher_probs.argmax(dim=1))
+    return t * t * kl + alpha * ce
+
+
+def agreement(model, x: np.ndarray, soft: np.ndarray, batch: int = 256) -> float:
+    """Share of examples where the student's argmax equals the teacher's."""
+    import torch
+
+    if len(x) == 0:
+        return float("nan")
+    model.eval()
+    preds = []
+    with torch.inference_mode():
+        for i in range(0, len(x), batch):
+            preds.append(model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy())
+    return float(np.mean(np.concatenate(preds) == soft.argmax(1)))
+
+
+def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: DistillConfig, noise: NoiseBank,
+          fe: FrontEnd, aug: AugmentConfig = AugmentConfig(), progress: bool = True):
+    """Train (or resume) a student in ``run_dir``; returns the model with the best validation agreement."""
+    import torch
+    from tqdm import tqdm
+
+    from .model import Student, StudentDims, count_parameters
+
+    torch.set_num_threads(cfg.threads)
+    torch.manual_seed(cfg.seed)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width)
+    model = Student(fe, dims)
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+    steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
+                                                pct_start=0.15)
+    ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
+    history: list[dict] = []
+    start_epoch, best = 0, -1.0
+    if ckpt_path.is_file():
+        state = torch.load(ckpt_path, weights_only=False)
+        model.load_state_dict(state["model"])
+        opt.load_state_dict(state["optimizer"])
+        sched.load_state_dict(state["scheduler"])
+        start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        log.info("resuming %s at epoch %d", run_dir, start_epoch)
+    (run_dir / "config.json").write_text(json.dumps({"distill": asdict(cfg), "augment": asdict(aug),
+                                                     "frontend": fe.to_dict(), "dims": dims.to_dict(),
+                                                     "parameters": count_parameters(model),
+                                                     "train_examples": len(train_set),
+                                                     "train_sources": train_set.counts()}, indent=2))
+    soft = torch.from_numpy(train_set.soft)
+    bar = tqdm(range(start_epoch, cfg.epochs), desc="distilling", unit="epoch", disable=not progress,
+               initial=start_epoch, total=cfg.epochs, dynamic_ncols=True)
+    for epoch in bar:
+        rng = np.random.default_rng(cfg.seed * 1000 + epoch)  # resumable: the epoch fixes the randomness
+        t0 = time.perf_counter()
+        x = np.stack([s if rng.random() < cfg.p_clean else augment(s, rng, noise, aug) for s in train_set.x])
+        order = rng.permutation(len(x))
+        model.train()
+        total = 0.0
+        for i in range(0, len(order), cfg.batch_size):
+            idx = order[i:i + cfg.batch_size]
+            if len(idx) < 2:
+                continue
+            loss = distill_loss(model(torch.from_numpy(x[idx])), soft[idx], cfg.temperature, cfg.alpha)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            sched.step()
+            total += loss.item() * len(idx)
+        val = agreement(model, val_set.x, val_set.soft)
+        history.append({"epoch": epoch + 1, "loss": total / len(order), "val_agreement": val,
+                        "seconds": time.perf_counter() - t0})
+        if not np.isnan(val) and val >= best:
+            best = val
+            torch.save({"model": model.state_dict(), "dims": dims.to_dict(), "frontend": fe.to_dict(),
+                        "labels": list(train_set.labels), "epoch": epoch + 1}, best_path)
+        torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
+                    "epoch": epoch + 1, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
+        ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # a kill mid-write keeps the previous checkpoint
+        bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val:.3f}", best=f"{best:.3f}")
+    bar.close()
+    (run_dir / "history.json").write_text(json.dumps(history, indent=2))
+    if best_path.is_file():
+        state = torch.load(best_path, weights_only=False)
+        model.load_state_dict(state["model"])
+    model.eval()
+    return model, history

@@ -1,0 +1,215 @@
+"""Stage 5: export the student to a self-describing ONNX model directory and register it.
+
+``model.onnx`` holds the whole student, log-mel front end included (opset 17, fixed DFT basis as a
+Conv). ``model.int8.onnx`` quantises the CNN only (static QDQ, per channel; the front end stays float,
+since quantising it ruins the log-mel) and becomes the default file when it is faster and within
+``max_int8_drop`` of the float model's accuracy on the evaluation windows.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+from assistant.registry import Registry
+from assistant.student import FORMAT, MANIFEST, Student, file_sha256
+
+log = logging.getLogger(__name__)
+
+
+def export_onnx(model, path: Path, window: int) -> None:
+    """Write the float ONNX graph: input ``audio`` (B, window) float32, output ``logits`` (B, K)."""
+    import onnx
+    import torch
+
+    model.eval()
+    dummy = torch.zeros(1, window)
+    torch.onnx.export(model, (dummy,), str(path), input_names=["audio"], output_names=["logits"],
+                      dynamic_axes={"audio": {0: "batch"}, "logits": {0: "batch"}}, opset_version=17,
+                      dynamo=False)
+    proto = onnx.load(str(path))
+    _basis_as_ops(proto, model.frontend.n_fft, model.frontend.n_bins)
+    onnx.checker.check_model(proto)
+    onnx.save(proto, str(path))
+
+
+def _basis_as_ops(proto, n_fft: int, n_bins: int) -> None:
+    """Swap the traced DFT-basis constant (2*bins x 1 x n_fft floats) for the ops that compute it.
+
+    ONNX Runtime folds these at session start, so the file stays ~600 KB smaller at no run-time cost.
+    Same formula as ``training.model.LogMel.basis``.
+    """
+    import math
+
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = proto.graph
+    target = None
+    for node in graph.node:
+        if node.op_type == "Constant" and node.attribute and node.attribute[0].t.dims == [2 * n_bins, 1, n_fft]:
+            target = node
+            break
+    if target is None:
+        return
+    out = target.output[0]
+    p = "frontend_basis_"
+
+    def const(name: str, value, dtype=None):
+        return helper.make_node("Constant", [], [p + name],
+                                value=numpy_helper.from_array(np.array(value, dtype=dtype), p + name + "_v"))
+
+    two_pi_n = 2 * math.pi / n_fft
+    nodes = [
+        const("zero", 0, np.int64), const("one", 1, np.int64), const("n", n_fft, np.int64),
+        const("bins", n_bins, np.int64), const("ax1", [1], np.int64), const("step", two_pi_n, np.float32),
+        const("half", 0.5, np.float32),
+        helper.make_node("Range", [p + "zero", p + "n", p + "one"], [p + "t"]),
+        helper.make_node("Range", [p + "zero", p + "bins", p + "one"], [p + "k0"]),
+        helper.make_node("Unsqueeze", [p + "k0", p + "ax1"], [p + "k"]),
+        helper.make_node("Mul", [p + "k", p + "t"], [p + "kt"]),
+        helper.make_node("Mod", [p + "kt", p + "n"], [p + "m"]),
+        helper.make_node("Cast", [p + "m"], [p + "mf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [p + "mf", p + "step"], [p + "phase"]),
+        helper.make_node("Cos", [p + "phase"], [p + "cos"]),
+        helper.make_node("Sin", [p + "phase"], [p + "sin"]),
+        helper.make_node("Neg", [p + "sin"], [p + "nsin"]),
+        helper.make_node("Concat", [p + "cos", p + "nsin"], [p + "cs"], axis=0),
+        helper.make_node("Cast", [p + "t"], [p + "tf"], to=TensorProto.FLOAT),
+        helper.make_node("Mul", [p + "tf", p + "step"], [p + "wphase"]),
+        helper.make_node("Cos", [p + "wphase"], [p + "wcos"]),
+        helper.make_node("Mul", [p + "wcos", p + "half"], [p + "whalf"]),
+        helper.make_node("Sub", [p + "half", p + "whalf"], [p + "window"]),
+        helper.make_node("Mul", [p + "cs", p + "window"], [p + "basis2d"]),
+        helper.make_node("Unsqueeze", [p + "basis2d", p + "ax1"], [out]),
+    ]
+    idx = list(graph.node).index(target)
+    graph.node.remove(target)
+    for i, node in enumerate(nodes):
+        graph.node.insert(idx + i, node)
+
+
+def _frontend_nodes(path: Path) -> list[str]:
+    """Names of the graph nodes that compute the log-mel (everything up to the first Log)."""
+    import onnx
+
+    graph = onnx.load(str(path)).graph
+    names = []
+    for node in graph.node:
+        names.append(node.name)
+        if node.op_type == "Log":
+            break
+    return names
+
+
+def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> None:
+    """Static QDQ int8 of the CNN (per channel), the front end left in float."""
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+
+    class Reader(CalibrationDataReader):
+        def __init__(self) -> None:
+            self.it = iter(calibration[i:i + 1] for i in range(len(calibration)))
+
+        def get_next(self):
+            x = next(self.it, None)
+            return None if x is None else {"audio": x.astype(np.float32)}
+
+    # No ORT pre-processing: it would fold the computed DFT basis back into a large constant.
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
+    try:
+        quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        nodes_to_exclude=_frontend_nodes(fp32))
+    finally:
+        root.setLevel(level)
+
+
+def latency_ms(session_path: Path, window: int, threads: int = 1, runs: int = 300) -> dict:
+    """Per-window latency of an ONNX file at ``threads``: p50/p95/p99 in ms."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    opts.inter_op_num_threads = 1
+    sess = ort.InferenceSession(str(session_path), opts, providers=["CPUExecutionProvider"])
+    x = np.random.default_rng(0).standard_normal((1, window)).astype(np.float32) * 0.1
+    for _ in range(20):
+        sess.run(None, {"audio": x})
+    times = []
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        sess.run(None, {"audio": x})
+        times.append((time.perf_counter() - t0) * 1000)
+    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
+            "p99": float(np.percentile(times, 99))}
+
+
+def _accuracy(path: Path, x: np.ndarray, truth: np.ndarray) -> float:
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    pred = np.concatenate([sess.run(None, {"audio": x[i:i + 256]})[0].argmax(1) for i in range(0, len(x), 256)])
+    return float(np.mean(pred == truth))
+
+
+def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, eval_x: np.ndarray,
+                    eval_targets: np.ndarray, max_int8_drop: float = 0.005) -> dict:
+    """Export float + int8, choose the default file, write the manifest; returns the manifest dict.
+
+    ``eval_targets`` are the class indices the int8 decision is judged against (the teacher's argmax
+    on held-out speakers, so no human label decides anything here).
+    """
+    out_dir.mkdir(parents=True, exist_ok=True)
+    window = manifest["frontend"]["window_seconds"] * manifest["frontend"]["sample_rate"]
+    window = int(round(window))
+    fp32, int8 = out_dir / "model.onnx", out_dir / "model.int8.onnx"
+    export_onnx(model, fp32, window)
+    files = {"model.onnx": file_sha256(fp32)}
+    export = {"fp32": {"bytes": fp32.stat().st_size, "latency_ms_1thread": latency_ms(fp32, window),
+                       "agreement": _accuracy(fp32, eval_x, eval_targets) if len(eval_x) else None}}
+    default = "model.onnx"
+    try:
+        quantize_int8(fp32, int8, calib_x)
+        export["int8"] = {"bytes": int8.stat().st_size, "latency_ms_1thread": latency_ms(int8, window),
+                          "agreement": _accuracy(int8, eval_x, eval_targets) if len(eval_x) else None}
+        faster = export["int8"]["latency_ms_1thread"]["p50"] < export["fp32"]["latency_ms_1thread"]["p50"]
+        close = (export["int8"]["agreement"] is None or
+                 export["int8"]["agreement"] >= export["fp32"]["agreement"] - max_int8_drop)
+        export["int8"]["chosen"] = bool(faster and close)
+        files["model.int8.onnx"] = file_sha256(int8)
+        if faster and close:
+            default = "model.int8.onnx"
+    except Exception as e:  # noqa: BLE001 - int8 is optional; the float model still ships
+        log.warning("int8 quantisation failed (%s); shipping float only", e)
+        export["int8"] = {"error": str(e)}
+        int8.unlink(missing_ok=True)
+    manifest = {"format": FORMAT, **manifest, "files": files, "default_file": default, "export": export,
+                "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
+    Student(out_dir)  # refuse to register anything the runtime cannot load
+    return manifest
+
+
+def register(model, registry: Registry, name: str, manifest: dict, calib_x: np.ndarray, eval_x: np.ndarray,
+             eval_targets: np.ndarray, promote: bool = True) -> Path:
+    """Export into ``<root>/<name>/<new version>`` (built in a temp dir, then renamed) and promote it."""
+    version = registry.next_version(name)
+    final = registry.root / name / version
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
+    try:
+        build_model_dir(model, tmp, {**manifest, "name": name, "version": version}, calib_x, eval_x, eval_targets)
+        tmp.rename(final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    if promote:
+        registry.promote(name, version)
+    return final

@@ -1,0 +1,142 @@
+"""The student: ``nn.Module``s only (no device choice, no I/O).
+
+``LogMel`` is the one front-end definition (settings from :class:`assistant.frontend.FrontEnd`): a
+Conv1d with a fixed DFT basis (exports to ONNX opset 17, no complex STFT), an HTK mel filterbank and
+a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, arXiv 2106.04140).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from assistant.frontend import FrontEnd
+
+
+def mel_filterbank(fe: FrontEnd) -> np.ndarray:
+    """HTK mel filterbank over the computed bins: shape (n_mels, fe.n_bins)."""
+    def hz_to_mel(f: np.ndarray) -> np.ndarray:
+        return 2595.0 * np.log10(1.0 + f / 700.0)
+
+    def mel_to_hz(m: np.ndarray) -> np.ndarray:
+        return 700.0 * (10.0 ** (m / 2595.0) - 1.0)
+
+    bins = np.arange(fe.n_bins) * fe.sample_rate / fe.n_fft
+    pts = mel_to_hz(np.linspace(hz_to_mel(np.array(fe.f_min)), hz_to_mel(np.array(fe.f_max)), fe.n_mels + 2))
+    lower, centre, upper = pts[:-2, None], pts[1:-1, None], pts[2:, None]
+    up = (bins[None] - lower) / (centre - lower)
+    down = (upper - bins[None]) / (upper - centre)
+    return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
+
+
+class LogMel(nn.Module):
+    """Waveform (B, samples) -> log-mel (B, n_mels, frames); no padding, so streaming windows match.
+
+    The Hann-windowed DFT basis is computed in the graph from integer ranges rather than stored: ONNX
+    Runtime folds it once at load, and the exported file stays small (a stored basis is ~600 KB).
+    """
+
+    def __init__(self, fe: FrontEnd) -> None:
+        super().__init__()
+        self.n_fft, self.hop, self.n_bins = fe.n_fft, fe.hop, fe.n_bins
+        self.register_buffer("mel", torch.tensor(mel_filterbank(fe)), persistent=False)
+
+    def basis(self) -> torch.Tensor:
+        """(2 * bins, 1, n_fft): windowed cos rows then -sin rows."""
+        n = self.n_fft
+        t = torch.arange(n, dtype=torch.int64)
+        k = torch.arange(self.n_bins, dtype=torch.int64)[:, None]
+        phase = torch.remainder(k * t, n).to(torch.float32) * (2 * math.pi / n)  # exact integer wrap
+        window = 0.5 - 0.5 * torch.cos(t.to(torch.float32) * (2 * math.pi / n))  # periodic Hann
+        return (torch.cat([torch.cos(phase), -torch.sin(phase)]) * window)[:, None, :]
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        spec = F.conv1d(wav[:, None, :], self.basis(), stride=self.hop)  # (B, 2 * bins, frames)
+        power = spec[:, : self.n_bins] ** 2 + spec[:, self.n_bins:] ** 2
+        return torch.log(torch.matmul(self.mel, power) + 1e-6)
+
+
+@dataclass(frozen=True)
+class StudentDims:
+    """Architecture; saved with the weights so a model rebuilds from its files alone."""
+
+    n_classes: int
+    width: int = 16
+    """Channels of the first stage (later stages: 1x, 1.5x, 2x, 2.5x)."""
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    dropout: float = 0.1
+
+    def to_dict(self) -> dict:
+        """Manifest form."""
+        return {**asdict(self), "blocks": list(self.blocks)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> StudentDims:
+        """From a manifest."""
+        return cls(**{**d, "blocks": tuple(d["blocks"])})
+
+
+class BCBlock(nn.Module):
+    """Broadcasted residual block: frequency-depthwise conv, then a temporal branch broadcast over frequency."""
+
+    def __init__(self, c_in: int, c_out: int, stride_f: int, dilation: int, dropout: float) -> None:
+        super().__init__()
+        self.project = None
+        if c_in != c_out:
+            self.project = nn.Sequential(nn.Conv2d(c_in, c_out, 1, bias=False), nn.BatchNorm2d(c_out), nn.ReLU())
+        c = c_out
+        self.freq = nn.Sequential(nn.Conv2d(c, c, (3, 1), (stride_f, 1), (1, 0), groups=c, bias=False),
+                                  nn.BatchNorm2d(c))
+        self.time = nn.Sequential(
+            nn.Conv2d(c, c, (1, 3), 1, (0, dilation), dilation=(1, dilation), groups=c, bias=False),
+            nn.BatchNorm2d(c), nn.SiLU(), nn.Conv2d(c, c, 1, bias=False), nn.Dropout(dropout))
+        self.residual = stride_f == 1 and c_in == c_out
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:  # (B, C, F, T)
+        if self.project is not None:
+            x = self.project(x)
+        f = self.freq(x)
+        t = self.time(f.mean(dim=2, keepdim=True))  # (B, C, 1, T), broadcast over frequency
+        out = f + t + (x if self.residual else 0)
+        return F.relu(out)
+
+
+class Student(nn.Module):
+    """Waveform (B, samples) at 16 kHz -> logits (B, n_classes)."""
+
+    def __init__(self, fe: FrontEnd, dims: StudentDims) -> None:
+        super().__init__()
+        self.dims = dims
+        self.frontend = LogMel(fe)
+        self.norm = nn.BatchNorm2d(1)  # per-feature scale learnt on the training data
+        w = dims.width
+        widths = [w, int(w * 1.5), w * 2, int(w * 2.5)]
+        self.stem = nn.Sequential(nn.Conv2d(1, w * 2, 5, (2, 1), 2, bias=False), nn.BatchNorm2d(w * 2), nn.ReLU())
+        layers: list[nn.Module] = []
+        c = w * 2
+        for stage, (n, c_out) in enumerate(zip(dims.blocks, widths)):
+            for i in range(n):
+                layers.append(BCBlock(c, c_out, 2 if (i == 0 and 0 < stage < 3) else 1, 2 ** stage, dims.dropout))
+                c = c_out
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.Conv2d(c, c, (5, 5), padding=(0, 2), groups=c, bias=False),
+                                  nn.Conv2d(c, w * 2, 1, bias=False), nn.BatchNorm2d(w * 2), nn.ReLU(),
+                                  nn.Conv2d(w * 2, dims.n_classes, 1))
+
+    def features(self, wav: torch.Tensor) -> torch.Tensor:
+        """Log-mel input of the CNN: (B, 1, n_mels, frames)."""
+        return self.norm(self.frontend(wav)[:, None])
+
+    def forward(self, wav: torch.Tensor) -> torch.Tensor:
+        x = self.blocks(self.stem(self.features(wav)))
+        return self.head(x).mean(dim=(2, 3))
+
+
+def count_parameters(model: nn.Module) -> int:
+    """Trainable parameters."""
+    return sum(p.numel() for p in model.parameters() if p.requires_grad)

@@ -1,0 +1,151 @@
+"""``training pipeline``: corpus -> teacher labels -> distillation set -> distil -> evaluate -> export -> registry.
+
+On a fresh machine it needs only PyPI packages: synthetic speech (Piper; espeak-ng too when installed),
+generated noise, and the bundled teacher. With ``../shared/data`` present it adds that real audio
+(teacher-labelled) from the ``train`` speakers, validates on ``calib`` speakers against the teacher, and
+reports on ``test`` speakers (human labels, evaluation only).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from assistant.frontend import FrontEnd
+from assistant.labelset import load_labelset
+from assistant.registry import Registry
+
+from .augment import NoiseBank
+from .corpus import Clip, find_clips, select
+from .dataset import UNKNOWN_WORDS, concat, from_labels, noise_set
+from .distill import DistillConfig, train
+from .label import label_clips
+from .samples import COMMANDS
+from .synth import synthesize_cached, voices
+
+log = logging.getLogger(__name__)
+
+
+def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int, progress: bool) -> list[Clip]:
+    """Synthesise every word in ``n_voices`` voices (cached on disk); speaker = voice."""
+    from tqdm import tqdm
+
+    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=seed)
+    jobs = [(w, v) for w in words for v in vs]
+    out = []
+    for w, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True):
+        out.append(Clip(synthesize_cached(w, v, cache_dir), f"tts:{v.name}", w, "tts"))
+    return out
+
+
+def run_pipeline(args: argparse.Namespace) -> int:
+    """Build, evaluate, export and promote a student; prints a summary and writes ``--json``."""
+    from assistant.teacher import load_teacher
+    from assistant.teacher.weights import cache_root
+
+    from .cache import LabelCache
+    from .cli import machine
+    from .evaluate import evaluate, print_result, write_json
+
+    started = time.perf_counter()
+    progress = not args.quiet
+    label_set = load_labelset("speech_commands")
+    fe = FrontEnd()
+    window = fe.window_samples
+    teacher = load_teacher(args.teacher, threads=args.threads)
+    cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
+    data = Path(args.data)
+    have_data = (data / "gsc_v2_test_dev").is_dir() and not args.no_real
+    noise = NoiseBank(data / "noise" if (data / "noise").is_dir() else None)
+    run_dir = Path(args.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+
+    # 1. corpus
+    tts_dir = cache_root() / "tts"
+    tts = tts_clips(COMMANDS, args.voices, tts_dir, 0, progress) + \
+        tts_clips(UNKNOWN_WORDS, max(2, args.voices // 4), tts_dir, 1, progress)
+    real_train: list[Clip] = []
+    real_val: list[Clip] = []
+    test: list[Clip] = []
+    if have_data:
+        gsc = find_clips([data / "gsc_v2_test_dev"])
+        real_train = select(gsc, "train")
+        real_val = select(gsc, "calib")
+        test = select(gsc, "test")
+        if (data / "gsc_v01_sample").is_dir():
+            real_train += select(find_clips([data / "gsc_v01_sample"]), "train")
+    # 2. teacher labels (the folder names are never read on this path)
+    labels = {}
+    for part in (tts, real_train, real_val):
+        if part:
+            labels.update(label_clips(part, teacher, label_set, cache, progress=progress).labels)
+    # 3. distillation set
+    parts = [from_labels(tts, labels, label_set, window, "tts")]
+    if real_train:
+        parts.append(from_labels(real_train, labels, label_set, window, "real"))
+    n = sum(len(p) for p in parts)
+    parts.append(noise_set(label_set, noise, max(50, n // 11), window, seed=args.seed))
+    train_set = concat(parts)
+    val_set = from_labels(real_val, labels, label_set, window, "real") if real_val else \
+        from_labels(tts[::7], labels, label_set, window, "tts")
+    # 4. distil
+    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width)
+    model, history = train(train_set, val_set, run_dir, cfg, noise, fe, progress=progress)
+    # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
+    calib_x = train_set.x[np.random.default_rng(0).permutation(len(train_set))[:200]]
+    provenance = {
+        "teacher": teacher.id, "labelset": label_set.name, "labelset_id": label_set.id,
+        "train_sources": train_set.counts(), "train_teacher_top": train_set.teacher_top_counts(),
+        "real_data": [str(data / "gsc_v2_test_dev") + " (train speakers)"] + (
+            [str(data / "gsc_v01_sample") + " (train speakers)"] if have_data and (data / "gsc_v01_sample").is_dir() else [])
+        if have_data else [],
+        "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
+        "noise": noise.source, "validation": f"{len(val_set)} clips, agreement with the teacher",
+        "human_labels_used_for_training": False,
+    }
+    from .model import count_parameters
+
+    manifest = {"labels": list(label_set.labels), "frontend": fe.to_dict(), "dims": model.dims.to_dict(),
+                "parameters": count_parameters(model), "distill": asdict(cfg), "data": provenance,
+                "metrics": {"val_agreement": max(h["val_agreement"] for h in history) if history else None}}
+    registry = Registry(args.registry)
+    final = None
+    summary: dict = {"run_dir": str(run_dir), "train_examples": len(train_set), "sources": train_set.counts()}
+    if test:
+        import tempfile
+
+        from .label import label_clips as _lc
+
+        test_labels = _lc(test, teacher, label_set, cache, progress=progress).labels
+        with tempfile.TemporaryDirectory() as tmp:
+            from .export import build_model_dir
+
+            tmp_dir = Path(tmp) / "model"
+            build_model_dir(model, tmp_dir, {**manifest, "name": "candidate", "version": "v0"}, calib_x,
+                            val_set.x, val_set.soft.argmax(1))
+            from assistant.student import Student
+
+            result = evaluate(Student(tmp_dir), test, label_set, test_labels, Path(args.report_dir), "pipeline-test")
+        manifest["metrics"].update({"test_accuracy": result["student"]["accuracy"]["overall"],
+                                    "teacher_test_accuracy": result["teacher"]["accuracy"]["overall"],
+                                    "test_data": f"{data / 'gsc_v2_test_dev'} test speakers ({result['speakers']}), "
+                                                 f"{result['clips']} clips"})
+        summary["evaluation"] = result
+        print_result(result)
+    if not args.no_register:
+        from .export import register
+
+        final = register(model, registry, args.name, manifest, calib_x, val_set.x, val_set.soft.argmax(1),
+                         promote=not args.no_promote)
+        summary["model_dir"] = str(final)
+        print(f"student registered as {final}" + ("" if args.no_promote else " (promoted)"))
+    summary["seconds"] = time.perf_counter() - started
+    summary["machine"] = machine()
+    print(f"pipeline finished in {summary['seconds'] / 60:.1f} min")
+    write_json(args.json, summary)
+    return 0
