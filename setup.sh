@@ -43,7 +43,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 case "$what" in
-    run)  exec "$VENV/bin/training" teacher-eval audio_samples "$@" ;;
+    run)  exec "$VENV/bin/training" evaluate speech_commands audio_samples --report-dir reports "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     "")   echo "setup: done (activate with: source $VENV/bin/activate)" ;;
     *)    echo "usage: ./setup.sh [run|test] [args...]"; exit 2 ;;

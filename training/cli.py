@@ -238,6 +238,12 @@ def cmd_bench_teacher(args: argparse.Namespace) -> int:
     return bench_teacher(args)
 
 
+def cmd_bench_student(args: argparse.Namespace) -> int:
+    from .bench_student import bench_student
+
+    return bench_student(args)
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from .pipeline import run_pipeline
 
@@ -338,7 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=30)
+    p.add_argument("--epochs", type=int, default=60)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
     p.add_argument("--seed", type=int, default=0)
@@ -363,6 +369,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_evaluate)
+
+    p = sub.add_parser("bench-student", help="student vs teacher on held-out speakers; latency fp32/int8/torch")
+    p.add_argument("model", nargs="?", default="speech_commands", help="model directory or registry name")
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--teacher", default="tiny.en")
+    p.add_argument("--threads", type=int, default=2, help="teacher threads (the student runs on 1)")
+    p.add_argument("--runs", type=int, default=500, help="timed runs per latency figure")
+    p.add_argument("--registry", default=None)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--report-dir", default="docs/student")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench_student)
 
     p = sub.add_parser("promote", help="make a registered version current (atomic)")
     p.add_argument("name")

@@ -43,7 +43,9 @@ class Clip:
 
     @property
     def split(self) -> Split:
-        """This clip's speaker-disjoint split."""
+        """This clip's split: the dataset's own list when it has one, else by speaker hash."""
+        if self.official_split is not None:
+            return {"validation": "calib", "testing": "test"}.get(self.official_split, "train")  # type: ignore[return-value]
         return speaker_split(self.speaker)
 
 

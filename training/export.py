@@ -171,7 +171,12 @@ def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, e
     window = int(round(window))
     fp32, int8 = out_dir / "model.onnx", out_dir / "model.int8.onnx"
     export_onnx(model, fp32, window)
-    files = {"model.onnx": file_sha256(fp32)}
+    from safetensors.torch import save_file
+
+    weights = out_dir / "weights.safetensors"  # for torch benchmarks and fine-tuning; the runtime never reads it
+    save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()},
+              str(weights))  # float16 halves the shipped size
+    files = {"model.onnx": file_sha256(fp32), "weights.safetensors": file_sha256(weights)}
     export = {"fp32": {"bytes": fp32.stat().st_size, "latency_ms_1thread": latency_ms(fp32, window),
                        "agreement": _accuracy(fp32, eval_x, eval_targets) if len(eval_x) else None}}
     default = "model.onnx"
@@ -183,9 +188,11 @@ def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, e
         close = (export["int8"]["agreement"] is None or
                  export["int8"]["agreement"] >= export["fp32"]["agreement"] - max_int8_drop)
         export["int8"]["chosen"] = bool(faster and close)
-        files["model.int8.onnx"] = file_sha256(int8)
         if faster and close:
             default = "model.int8.onnx"
+            files["model.int8.onnx"] = file_sha256(int8)
+        else:  # int8 did not pay: ship the float model only (figures stay in the manifest)
+            int8.unlink()
     except Exception as e:  # noqa: BLE001 - int8 is optional; the float model still ships
         log.warning("int8 quantisation failed (%s); shipping float only", e)
         export["int8"] = {"error": str(e)}
@@ -206,6 +213,7 @@ def register(model, registry: Registry, name: str, manifest: dict, calib_x: np.n
     tmp = Path(tempfile.mkdtemp(prefix=f".{version}-", dir=final.parent))
     try:
         build_model_dir(model, tmp, {**manifest, "name": name, "version": version}, calib_x, eval_x, eval_targets)
+        tmp.chmod(0o755)  # mkdtemp makes it private
         tmp.rename(final)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)

