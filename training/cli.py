@@ -257,9 +257,9 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from .evaluate import evaluate, print_result, write_json
     from .label import label_clips
 
-    model_dir = Path(args.model)
+    model_dir = Path(args.student)
     if not model_dir.is_dir():  # a registry name: its promoted version
-        model_dir = Registry(args.registry).path(args.model)
+        model_dir = Registry(args.registry).path(args.student)
     student = Student(model_dir, file=args.file)
     clips = _clips(args)
     label_set = load_labelset(args.labelset or "speech_commands")
@@ -360,7 +360,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_pipeline)
 
     p = sub.add_parser("evaluate", help="student vs teacher on labelled folders: per class, confusion, false accepts")
-    p.add_argument("model", help="a model directory, or a registry name (its promoted version)")
+    p.add_argument("student", help="a model directory, or a registry name (its promoted version)")
     p.add_argument("dirs", nargs="+")
     _teacher_args(p)
     p.add_argument("--file", default=None, help="model.onnx or model.int8.onnx (default: the manifest's)")
