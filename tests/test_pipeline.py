@@ -33,15 +33,16 @@ def _toy_set(n: int = 24) -> DistillSet:
 
 
 def test_training_resumes_where_it_stopped(tmp_path: Path) -> None:
+    """Stopped after 2 of 3 epochs and resumed == 3 epochs in one go, loss for loss."""
     data = _toy_set()
-    cfg = DistillConfig(epochs=2, batch_size=8, width=8, threads=1)
-    _, first = train(data, data, tmp_path, cfg, NoiseBank(None), FrontEnd(), progress=False)
-    assert len(first) == 2 and (tmp_path / "checkpoint.pt").is_file()
-    # an interrupted 3-epoch run is the same as the 2-epoch run followed by its third epoch
-    _, resumed = train(data, data, tmp_path, DistillConfig(epochs=3, batch_size=8, width=8, threads=1),
-                       NoiseBank(None), FrontEnd(), progress=False)
-    assert len(resumed) == 3 and resumed[:2] == first
-    assert json.loads((tmp_path / "config.json").read_text())["parameters"] > 0
+    cfg = DistillConfig(epochs=3, batch_size=8, width=8, threads=1)
+    _, part = train(data, data, tmp_path / "a", cfg, NoiseBank(None), FrontEnd(), progress=False, stop_after=2)
+    assert len(part) == 2 and (tmp_path / "a" / "checkpoint.pt").is_file()
+    _, resumed = train(data, data, tmp_path / "a", cfg, NoiseBank(None), FrontEnd(), progress=False)
+    _, whole = train(data, data, tmp_path / "b", cfg, NoiseBank(None), FrontEnd(), progress=False)
+    assert len(resumed) == 3 and resumed[:2] == part
+    assert [round(h["loss"], 5) for h in resumed] == [round(h["loss"], 5) for h in whole]
+    assert json.loads((tmp_path / "a" / "config.json").read_text())["parameters"] > 0
 
 
 def test_augmentations_keep_length_and_range() -> None:

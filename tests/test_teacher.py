@@ -158,3 +158,19 @@ def test_base_model_loads_and_scores(labelset) -> None:
     teacher = load_teacher("base", "ctranslate2", threads=2)
     assert teacher.vocab.sot_sequence[0] == 50258  # multilingual: <|startoftranscript|><|en|><|transcribe|>
     assert teacher.label_batch([load_audio(sample("right")).samples], labelset)[0].top == "right"
+
+
+def test_teacher_on_real_speech_commands(hf_teacher, labelset, shared_data: Path) -> None:
+    """A few real clips per class from held-out speakers: the teacher's argmax is mostly right."""
+    from training.corpus import find_clips, select
+
+    clips = select(find_clips([shared_data / "gsc_v2_test_dev"]), "test")
+    per_class: dict[str, list] = {}
+    for c in clips:
+        if len(per_class.setdefault(c.folder_label, [])) < 3:
+            per_class[c.folder_label].append(c)
+    chosen = [c for cs in per_class.values() for c in cs]
+    assert len(chosen) == 36
+    answers = hf_teacher.label_batch([load_audio(c.path).samples for c in chosen], labelset, with_transcript=False)
+    right = sum(a.top == c.folder_label for a, c in zip(answers, chosen))
+    assert right >= 30, f"{right}/36"

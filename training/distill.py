@@ -69,8 +69,12 @@ def agreement(model, x: np.ndarray, soft: np.ndarray, batch: int = 256) -> float
 
 
 def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: DistillConfig, noise: NoiseBank,
-          fe: FrontEnd, aug: AugmentConfig = AugmentConfig(), progress: bool = True):
-    """Train (or resume) a student in ``run_dir``; returns the model with the best validation agreement."""
+          fe: FrontEnd, aug: AugmentConfig = AugmentConfig(), progress: bool = True,
+          stop_after: int | None = None):
+    """Train (or resume) a student in ``run_dir``; returns the model with the best validation agreement.
+
+    ``stop_after`` ends this call after that many epochs (the run resumes later from its checkpoint).
+    """
     import torch
     from tqdm import tqdm
 
@@ -94,6 +98,7 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
+        torch.set_rng_state(state["torch_rng"])
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     (run_dir / "config.json").write_text(json.dumps({"distill": asdict(cfg), "augment": asdict(aug),
                                                      "frontend": fe.to_dict(), "dims": dims.to_dict(),
@@ -104,6 +109,8 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     bar = tqdm(range(start_epoch, cfg.epochs), desc="distilling", unit="epoch", disable=not progress,
                initial=start_epoch, total=cfg.epochs, dynamic_ncols=True)
     for epoch in bar:
+        if stop_after is not None and epoch >= start_epoch + stop_after:
+            break
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)  # resumable: the epoch fixes the randomness
         t0 = time.perf_counter()
         x = np.stack([s if rng.random() < cfg.p_clean else augment(s, rng, noise, aug) for s in train_set.x])
@@ -128,7 +135,8 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
             torch.save({"model": model.state_dict(), "dims": dims.to_dict(), "frontend": fe.to_dict(),
                         "labels": list(train_set.labels), "epoch": epoch + 1}, best_path)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1, "best": best, "history": history}, ckpt_path.with_suffix(".tmp"))
+                    "epoch": epoch + 1, "best": best, "history": history, "torch_rng": torch.get_rng_state()},
+                   ckpt_path.with_suffix(".tmp"))
         ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # a kill mid-write keeps the previous checkpoint
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val:.3f}", best=f"{best:.3f}")
     bar.close()

@@ -9,6 +9,7 @@ reports on ``test`` speakers (human labels, evaluation only).
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import time
 from dataclasses import asdict
@@ -113,37 +114,35 @@ def run_pipeline(args: argparse.Namespace) -> int:
     manifest = {"labels": list(label_set.labels), "frontend": fe.to_dict(), "dims": model.dims.to_dict(),
                 "parameters": count_parameters(model), "distill": asdict(cfg), "data": provenance,
                 "metrics": {"val_agreement": max(h["val_agreement"] for h in history) if history else None}}
+    from assistant.student import MANIFEST, Student
+
+    from .export import build_model_dir, register
+
     registry = Registry(args.registry)
-    final = None
     summary: dict = {"run_dir": str(run_dir), "train_examples": len(train_set), "sources": train_set.counts()}
+    val_targets = val_set.soft.argmax(1)  # int8 is judged against the teacher, never human labels
+    if args.no_register:
+        model_dir = run_dir / "model"
+        build_model_dir(model, model_dir, {**manifest, "name": args.name, "version": "unregistered"},
+                        calib_x, val_set.x, val_targets)
+    else:  # registered unpromoted first, so a failure below leaves the current version in force
+        model_dir = register(model, registry, args.name, manifest, calib_x, val_set.x, val_targets, promote=False)
     if test:
-        import tempfile
-
-        from .label import label_clips as _lc
-
-        test_labels = _lc(test, teacher, label_set, cache, progress=progress).labels
-        with tempfile.TemporaryDirectory() as tmp:
-            from .export import build_model_dir
-
-            tmp_dir = Path(tmp) / "model"
-            build_model_dir(model, tmp_dir, {**manifest, "name": "candidate", "version": "v0"}, calib_x,
-                            val_set.x, val_set.soft.argmax(1))
-            from assistant.student import Student
-
-            result = evaluate(Student(tmp_dir), test, label_set, test_labels, Path(args.report_dir), "pipeline-test")
-        manifest["metrics"].update({"test_accuracy": result["student"]["accuracy"]["overall"],
-                                    "teacher_test_accuracy": result["teacher"]["accuracy"]["overall"],
-                                    "test_data": f"{data / 'gsc_v2_test_dev'} test speakers ({result['speakers']}), "
-                                                 f"{result['clips']} clips"})
+        test_labels = label_clips(test, teacher, label_set, cache, progress=progress).labels
+        result = evaluate(Student(model_dir), test, label_set, test_labels, Path(args.report_dir), "pipeline-test")
+        written = json.loads((model_dir / MANIFEST).read_text())
+        written["metrics"].update({"test_accuracy": result["student"]["accuracy"]["overall"],
+                                   "teacher_test_accuracy": result["teacher"]["accuracy"]["overall"],
+                                   "test_data": f"{data / 'gsc_v2_test_dev'} test speakers ({result['speakers']}), "
+                                                f"{result['clips']} clips"})
+        (model_dir / MANIFEST).write_text(json.dumps(written, indent=2, default=float))  # not a hashed file
         summary["evaluation"] = result
         print_result(result)
+    summary["model_dir"] = str(model_dir)
     if not args.no_register:
-        from .export import register
-
-        final = register(model, registry, args.name, manifest, calib_x, val_set.x, val_set.soft.argmax(1),
-                         promote=not args.no_promote)
-        summary["model_dir"] = str(final)
-        print(f"student registered as {final}" + ("" if args.no_promote else " (promoted)"))
+        if not args.no_promote:
+            registry.promote(args.name, model_dir.name)
+        print(f"student registered as {model_dir}" + ("" if args.no_promote else " (promoted)"))
     summary["seconds"] = time.perf_counter() - started
     summary["machine"] = machine()
     print(f"pipeline finished in {summary['seconds'] / 60:.1f} min")
