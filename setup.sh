@@ -43,7 +43,7 @@ if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
 fi
 
 case "$what" in
-    run)  exec "$VENV/bin/training" evaluate speech_commands audio_samples --report-dir reports "$@" ;;
+    run)  exec "$VENV/bin/assistant" run audio_samples "$@" ;;
     test) exec "$VENV/bin/python" -m pytest "$@" ;;
     "")   echo "setup: done (activate with: source $VENV/bin/activate)" ;;
     *)    echo "usage: ./setup.sh [run|test] [args...]"; exit 2 ;;

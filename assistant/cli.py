@@ -60,24 +60,97 @@ def cmd_score(args: argparse.Namespace) -> int:
     return 1 if failed else 0
 
 
+def cmd_run(args: argparse.Namespace) -> int:
+    """The assistant loop fed from files (real-time pace with --realtime, else as fast as possible)."""
+    import time
+
+    import numpy as np
+
+    from .audio import SAMPLE_RATE, load_audio
+    from .intents import IntentSet
+    from .loop import Assistant
+    from .registry import Registry
+    from .student import Student
+
+    student = Student(args.student if args.student and __import__("os").path.isdir(args.student)
+                      else Registry().path(args.student or "speech_commands"), threads=1)
+    intents = IntentSet.load(args.intents)
+    transcribe = None
+    if not args.no_teacher:
+        teacher = _teacher(args)
+        transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    from pathlib import Path
+
+    from .audio import is_audio_file
+
+    files: list[str] = []
+    for f in args.files:  # folders are walked in name order
+        p = Path(f)
+        files += sorted(str(x) for x in p.rglob("*") if x.is_file() and is_audio_file(x)) if p.is_dir() else [f]
+    records, failed = [], 0
+    for f in files:
+        try:
+            audio = load_audio(f, max_seconds=args.max_seconds).samples
+            audio = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])  # the stream goes on after the file
+        except AssistantError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        bot = Assistant(student, intents, transcribe)
+        chunk = int(0.02 * SAMPLE_RATE)  # 20 ms, as a microphone delivers it
+        began = time.perf_counter()
+        events = []
+        for i in range(0, audio.size, chunk):
+            if args.realtime:
+                time.sleep(max(0.0, began + i / SAMPLE_RATE - time.perf_counter()))
+            events += bot.feed(audio[i:i + chunk])
+        events += bot.flush()
+        print(f"{f}:")
+        for ev in events:
+            d = ev.decision
+            what = f"{d.action.value:6s} {d.label or '':9s} {d.confidence:4.2f}"
+            heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
+            intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
+            reply = f": {ev.answer}" if ev.answer else f" ({d.reason})"
+            print(f"  [{d.time_s:6.2f} s] {what}{heard}{intent}{reply}  ({ev.compute_ms:.1f} ms, {ev.answered_by})")
+            records.append({"file": f, **ev.to_dict()})
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(records, indent=2, default=str))
+        print(f"decisions written to {args.json}")
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``assistant`` command line."""
     ap = argparse.ArgumentParser(prog="assistant", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def teacher_opts(p: argparse.ArgumentParser, backend: str) -> None:
+    def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
         p.add_argument("files", nargs="+")
         p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
         p.add_argument("--backend", default=backend, choices=("transformers", "ctranslate2"))
         p.add_argument("--compute-type", default="float32", help="ctranslate2 only: float32 or int8")
         p.add_argument("--threads", type=int, default=None)
-        p.add_argument("--json", action="store_true", help="one JSON object per file")
+        if name != "run":
+            p.add_argument("--json", action="store_true", help="one JSON object per file")
+        else:
+            p.add_argument("--json", default=None, help="write every decision to this file")
 
     p = sub.add_parser("transcribe", help="the teacher's transcript of audio files")
     teacher_opts(p, "ctranslate2")
     p.add_argument("--max-seconds", type=float, default=3600.0, help="refuse longer files")
     p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("run", help="the assistant loop on audio files: instant answers + teacher deferrals")
+    teacher_opts(p, "ctranslate2", "run")
+    p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
+    p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
+    p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
+    p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
+    p.add_argument("--max-seconds", type=float, default=600.0)
+    p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("score", help="the teacher's posterior over a label set for audio files")
     teacher_opts(p, "transformers")

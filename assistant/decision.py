@@ -1,0 +1,99 @@
+"""Pure decision logic: student posteriors over time -> ACCEPT (answer now), DEFER (ask the teacher), IGNORE.
+
+No audio, no model, no clock: inputs are probability vectors with their stream times, and segment
+boundaries from the speech gate. Tested as plain functions.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass
+from enum import Enum
+
+import numpy as np
+
+
+class Action(str, Enum):
+    """What the assistant does with an utterance."""
+
+    ACCEPT = "ACCEPT"
+    DEFER = "DEFER"
+    IGNORE = "IGNORE"
+
+
+@dataclass(frozen=True)
+class DecisionConfig:
+    """Thresholds of the decision."""
+
+    accept: float = 0.8
+    """Smoothed probability of a command needed to answer at once."""
+    smooth: int = 2
+    """Hops averaged (moving mean of the student's posteriors)."""
+    min_speech_s: float = 0.15
+    """Shorter segments are clicks: IGNORE."""
+    max_command_s: float = 1.5
+    """Longer segments are not a command: DEFER to the teacher."""
+
+    def __post_init__(self) -> None:
+        if not 0 < self.accept <= 1 or self.smooth < 1 or self.min_speech_s < 0 or self.max_command_s <= 0:
+            raise ValueError("accept in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0")
+
+
+@dataclass(frozen=True)
+class Decision:
+    """One decision about one speech segment."""
+
+    action: Action
+    label: str | None
+    confidence: float
+    time_s: float
+    """Stream time at which it was taken."""
+    reason: str
+
+
+class Decider:
+    """Per-segment state machine: at most one ACCEPT/DEFER/IGNORE per speech segment."""
+
+    def __init__(self, labels: tuple[str, ...], commands: tuple[str, ...], cfg: DecisionConfig = DecisionConfig(),
+                 silence: str | None = "_silence_") -> None:
+        self.labels, self.cfg = labels, cfg
+        self.command_idx = np.array([labels.index(c) for c in commands])
+        self.silence_idx = labels.index(silence) if silence in labels else None
+        self.history: deque[np.ndarray] = deque(maxlen=cfg.smooth)
+        self.in_segment = False
+        self.decided = False
+        self.peak = (0.0, None)  # best smoothed command probability in this segment
+
+    def start(self) -> None:
+        """A speech segment began."""
+        self.in_segment, self.decided = True, False
+        self.history.clear()
+        self.peak = (0.0, None)
+
+    def window(self, time_s: float, probs: np.ndarray) -> Decision | None:
+        """A student posterior at ``time_s``; ACCEPT as soon as a command is confident (no waiting for the gate)."""
+        if not self.in_segment or self.decided:
+            return None
+        self.history.append(np.asarray(probs, dtype=np.float64))
+        mean = np.mean(self.history, axis=0)
+        k = int(self.command_idx[np.argmax(mean[self.command_idx])])
+        if mean[k] > self.peak[0]:
+            self.peak = (float(mean[k]), self.labels[k])
+        if mean[k] >= self.cfg.accept:
+            self.decided = True
+            return Decision(Action.ACCEPT, self.labels[k], float(mean[k]), time_s, "student is confident")
+        return None
+
+    def end(self, time_s: float, duration_s: float, silence_prob: float = 0.0) -> Decision | None:
+        """The segment ended; if nothing was accepted, DEFER or IGNORE it."""
+        self.in_segment = False
+        if self.decided:
+            return None
+        self.decided = True
+        if duration_s < self.cfg.min_speech_s:
+            return Decision(Action.IGNORE, None, 0.0, time_s, "too short to be speech")
+        if duration_s > self.cfg.max_command_s:
+            return Decision(Action.DEFER, None, self.peak[0], time_s, "longer than a command")
+        if silence_prob >= self.cfg.accept:
+            return Decision(Action.IGNORE, None, silence_prob, time_s, "student hears no speech")
+        return Decision(Action.DEFER, self.peak[1], self.peak[0], time_s, "student is unsure")

@@ -1,0 +1,144 @@
+"""The streaming loop: audio chunks -> ring buffer -> speech gate -> student every hop -> decision ->
+intent handler (instant) | teacher (deferred). One pipeline for files and the microphone.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass, field
+from typing import Callable
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .decision import Action, Decider, Decision, DecisionConfig
+from .errors import AssistantError
+from .gate import GateConfig, SpeechGate
+from .handlers import Home, answer
+from .intents import IntentMatch, IntentSet
+from .stream import RingBuffer
+from .student import Student
+
+PRE_ROLL_S = 0.3  # audio kept before the gate opens, so deferred segments start before the first loud frame
+MAX_SEGMENT_S = 20.0
+
+
+@dataclass(frozen=True)
+class Event:
+    """One decision and, unless ignored, its answer."""
+
+    decision: Decision
+    segment_s: tuple[float, float | None]
+    """Stream time where the speech segment started (and ended, once known)."""
+    intent: IntentMatch | None = None
+    answer: str | None = None
+    transcript: str | None = None
+    """What the teacher heard, for deferrals."""
+    compute_ms: float = 0.0
+    """Processing time from the audio that triggered the decision to the answer."""
+    answered_by: str = "-"
+
+    def to_dict(self) -> dict:
+        """JSON form (``assistant run --json``)."""
+        d = asdict(self)
+        d["decision"]["action"] = self.decision.action.value
+        return d
+
+
+@dataclass
+class LoopConfig:
+    """Loop settings."""
+
+    hop_s: float = 0.1
+    gate: GateConfig = field(default_factory=GateConfig)
+    decision: DecisionConfig = field(default_factory=DecisionConfig)
+
+
+class Assistant:
+    """Feed audio in any chunk size; get :class:`Event`s. ``transcribe`` answers deferrals (None: no teacher)."""
+
+    def __init__(self, student: Student, intents: IntentSet, transcribe: Callable[[np.ndarray], str] | None,
+                 cfg: LoopConfig | None = None, home: Home | None = None) -> None:
+        self.student, self.intents, self.transcribe = student, intents, transcribe
+        self.cfg = cfg or LoopConfig()
+        self.home = home or Home()
+        labels = student.labels
+        commands = tuple(l for l in labels if not l.startswith("_"))
+        self.decider = Decider(labels, commands, self.cfg.decision)
+        self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
+        self.gate = SpeechGate(self.cfg.gate)
+        self.window = student.frontend.window_samples
+        self.hop = int(round(self.cfg.hop_s * SAMPLE_RATE))
+        self.ring = RingBuffer(int(MAX_SEGMENT_S * SAMPLE_RATE) + self.window)
+        self.seg_start: int | None = None
+        self.silence_probs: list[float] = []
+
+    @property
+    def total(self) -> int:
+        """Samples consumed so far."""
+        return self.ring.total
+
+    def feed(self, chunk: np.ndarray) -> list[Event]:
+        """Consume audio (16 kHz mono float32); returns the events it caused, in order."""
+        x = np.asarray(chunk, dtype=np.float32).reshape(-1)
+        events: list[Event] = []
+        start = 0
+        while start < x.size:  # cut at hop boundaries so the student runs at the same positions for any chunking
+            take = min(self.hop - self.total % self.hop, x.size - start)
+            piece = x[start:start + take]
+            start += take
+            t0 = time.perf_counter()
+            gate_events = self.gate.process(piece)
+            self.ring.push(piece)
+            for ev in gate_events:
+                if ev.kind == "start":
+                    self.seg_start = ev.sample
+                    self.silence_probs = []
+                    self.decider.start()
+                else:
+                    events += self._end_segment(ev.sample, t0)
+            if self.total % self.hop == 0 and self.decider.in_segment:  # the ring starts as silence
+                probs = self.student.probs(self.ring.latest()[-self.window:])[0]
+                if self.silence_idx is not None:
+                    self.silence_probs.append(float(probs[self.silence_idx]))
+                d = self.decider.window(self.total / SAMPLE_RATE, probs)
+                if d is not None:
+                    match = self.intents.from_label(d.label) if d.label else None
+                    reply = answer(match, self.home)
+                    events.append(Event(d, (self._seg_time(), None), match, reply,
+                                        compute_ms=(time.perf_counter() - t0) * 1000, answered_by="student"))
+        return events
+
+    def flush(self) -> list[Event]:
+        """End of stream: close an open segment."""
+        if self.decider.in_segment:
+            return self._end_segment(self.total, time.perf_counter())
+        return []
+
+    def _seg_time(self) -> float:
+        return (self.seg_start or 0) / SAMPLE_RATE
+
+    def _end_segment(self, end_sample: int, t0: float) -> list[Event]:
+        start = self.seg_start or 0
+        duration = (end_sample - start) / SAMPLE_RATE
+        silence = float(np.mean(self.silence_probs)) if self.silence_probs else 0.0
+        d = self.decider.end(end_sample / SAMPLE_RATE, duration, silence)
+        if d is None:
+            return []
+        seg = (start / SAMPLE_RATE, end_sample / SAMPLE_RATE)
+        if d.action is Action.IGNORE:
+            return [Event(d, seg)]
+        pre = int(PRE_ROLL_S * SAMPLE_RATE)
+        n = min(self.total - max(0, start - pre), self.ring.buf.size)
+        audio = self.ring.latest()[-n:] if n > 0 else np.zeros(0, np.float32)
+        if self.transcribe is None:
+            return [Event(d, seg, None, "I'm not sure, and no teacher is available to ask.",
+                          compute_ms=(time.perf_counter() - t0) * 1000)]
+        try:
+            text = self.transcribe(audio)
+        except AssistantError as e:
+            return [Event(d, seg, None, f"The teacher could not answer ({e}).",
+                          compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")]
+        match = self.intents.from_text(text)
+        return [Event(d, seg, match, answer(match, self.home), text,
+                      (time.perf_counter() - t0) * 1000, "teacher")]

@@ -1,0 +1,172 @@
+"""The assistant loop: pure decision logic, the speech gate, intents and handlers, streaming == whole file."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.audio import load_audio
+from assistant.decision import Action, Decider, DecisionConfig
+from assistant.errors import LabelSetError
+from assistant.gate import SpeechGate
+from assistant.handlers import Home, answer
+from assistant.intents import IntentMatch, IntentSet
+
+from .conftest import SAMPLES, sample
+
+LABELS = ("yes", "no", "_unknown_", "_silence_")
+
+
+def _p(*probs: float) -> np.ndarray:
+    return np.array(probs)
+
+
+@pytest.mark.parametrize("windows, duration, silence, expected, label", [
+    ([_p(0.9, 0.05, 0.03, 0.02)] * 2, 0.6, 0.0, Action.ACCEPT, "yes"),      # confident: answer now
+    ([_p(0.5, 0.3, 0.1, 0.1)] * 3, 0.6, 0.0, Action.DEFER, "yes"),          # unsure: ask the teacher
+    ([_p(0.1, 0.1, 0.7, 0.1)] * 3, 0.6, 0.0, Action.DEFER, None),           # out-of-set speech
+    ([_p(0.5, 0.3, 0.1, 0.1)] * 3, 2.5, 0.0, Action.DEFER, None),           # longer than a command
+    ([_p(0.0, 0.0, 0.1, 0.9)] * 3, 0.6, 0.9, Action.IGNORE, None),          # noise
+    ([], 0.05, 0.0, Action.IGNORE, None),                                   # a click
+])
+def test_decisions(windows, duration, silence, expected, label) -> None:
+    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, smooth=2))
+    d.start()
+    got = [x for i, w in enumerate(windows) if (x := d.window(0.1 * i, w)) is not None]
+    end = d.end(1.0, duration, silence)
+    decision = got[0] if got else end
+    assert decision.action is expected
+    if expected is Action.ACCEPT:
+        assert decision.label == label and end is None  # one decision per segment
+    elif expected is Action.DEFER and duration <= 1.5 and label:
+        assert decision.label == label
+
+
+def test_smoothing_needs_agreeing_windows() -> None:
+    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, smooth=2))
+    d.start()
+    assert d.window(0.1, _p(1.0, 0, 0, 0)) is not None  # first window: the mean is itself
+    d.start()
+    d.window(0.1, _p(0.2, 0.0, 0.8, 0.0))
+    assert d.window(0.2, _p(1.0, 0, 0, 0)) is None  # mean 0.6 < 0.8
+    assert d.window(0.3, _p(1.0, 0, 0, 0)) is not None
+
+
+def test_bad_decision_config() -> None:
+    with pytest.raises(ValueError):
+        DecisionConfig(accept=1.5)
+
+
+def test_gate_finds_bursts_for_any_chunking() -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal(16000 * 4).astype(np.float32) * 0.001  # quiet room
+    x[16000:24000] += np.sin(np.arange(8000) / 3).astype(np.float32) * 0.3  # 0.5 s tone at 1 s
+    x[40000:44000] += np.sin(np.arange(4000) / 3).astype(np.float32) * 0.3  # 0.25 s at 2.5 s
+    results = []
+    for chunk in (160, 512, 16000, x.size):
+        g = SpeechGate()
+        results.append([(e.kind, e.sample) for i in range(0, x.size, chunk) for e in g.process(x[i:i + chunk])])
+    assert all(r == results[0] for r in results)
+    kinds = [k for k, _ in results[0]]
+    assert kinds == ["start", "end", "start", "end"]
+    assert abs(results[0][0][1] - 16000) <= 160 and abs(results[0][2][1] - 40000) <= 160
+
+
+def test_intents_from_labels_and_text() -> None:
+    intents = IntentSet.load()
+    assert intents.from_label("on") == IntentMatch("HassTurnOn", {"name": "lights"})
+    assert intents.from_text("Turn on the kitchen lights.") == IntentMatch("HassTurnOn", {"name": "kitchen lights"})
+    assert intents.from_text("Set a timer for 5 minutes!").intent == "SetTimer"
+    assert intents.from_text("Down.") == IntentMatch("VolumeDown")
+    assert intents.from_text("what is the meaning of life") is None
+    assert intents.from_text("") is None
+
+
+@pytest.mark.parametrize("text, match", [
+    ("intents: [1, 2\n", "not valid YAML"),
+    ("language: en\n", "'intents:'"),
+    ("language: en\nintents: {}\nstudent:\n  yes: {intent: Confirm}\n", "quote the label"),
+])
+def test_broken_intents_files(tmp_path: Path, text: str, match: str) -> None:
+    path = tmp_path / "intents.yaml"
+    path.write_text(text)
+    with pytest.raises(LabelSetError, match=match):
+        IntentSet.load(path)
+
+
+def test_handlers_change_the_home() -> None:
+    home = Home()
+    assert answer(IntentMatch("HassTurnOn", {"name": "fan"}), home) == "Turned on the fan." and home.devices["fan"]
+    assert answer(IntentMatch("VolumeUp"), home) == "Volume 60%."
+    assert answer(IntentMatch("SetVolume", {"volume": 150}), home) == "Volume 100%."
+    assert answer(IntentMatch("SetTimer", {"minutes": 5.0}), home) == "Timer set for 5 minutes."
+    assert answer(None, home) == "Sorry, I didn't catch that."
+    assert "can't do that yet" in answer(IntentMatch("MakeCoffee"), home)
+
+
+def _session() -> np.ndarray:
+    """yes, pause, a word the student does not know, pause, stop — as one stream."""
+    gap = np.zeros(16000, np.float32)
+    parts = [gap, load_audio(sample("yes", 1)).samples, gap, load_audio(sample("_unknown_", 1)).samples, gap,
+             load_audio(sample("stop", 1)).samples, gap]
+    return np.concatenate(parts)
+
+
+def _run(audio: np.ndarray, chunk: int, transcribe=None):
+    from assistant.loop import Assistant
+    from assistant.registry import Registry
+    from assistant.student import Student
+
+    bot = Assistant(Student(Registry().path()), IntentSet.load(), transcribe)
+    events = [e for i in range(0, audio.size, chunk) for e in bot.feed(audio[i:i + chunk])]
+    return events + bot.flush()
+
+
+def test_streaming_decisions_equal_whole_file_decisions() -> None:
+    audio = _session()
+    runs = [[(e.decision.action, e.decision.label, e.decision.time_s, e.answer) for e in _run(audio, c)]
+            for c in (160, 320, 1234, audio.size)]
+    assert all(r == runs[0] for r in runs)
+
+
+def test_session_answers_commands_and_defers_the_rest() -> None:
+    heard = []
+
+    def fake_teacher(audio: np.ndarray) -> str:  # pure-logic test: the real teacher is tested elsewhere
+        heard.append(audio.size)
+        return "turn on the kitchen lights"
+
+    events = _run(_session(), 320, fake_teacher)
+    actions = [(e.decision.action, e.answered_by) for e in events if e.decision.action is not Action.IGNORE]
+    assert actions == [(Action.ACCEPT, "student"), (Action.DEFER, "teacher"), (Action.ACCEPT, "student")]
+    assert events[0].answer == "Yes noted." and events[-1].answer == "Stopped."
+    deferred = [e for e in events if e.decision.action is Action.DEFER][0]
+    assert deferred.answer == "Turned on the kitchen lights." and heard and heard[0] > 8000
+
+
+def test_no_teacher_is_said_honestly() -> None:
+    events = _run(_session(), 320, None)
+    deferred = [e for e in events if e.decision.action is Action.DEFER]
+    assert deferred and "no teacher" in deferred[0].answer
+
+
+@pytest.mark.slow
+def test_assistant_run_cli_with_the_real_teacher(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    import soundfile as sf
+
+    path = tmp_path / "session.wav"
+    sf.write(path, _session(), 16000)
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "run", str(path), "--threads", "2",
+                          "--json", str(tmp_path / "d.json")], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    records = json.loads((tmp_path / "d.json").read_text())
+    actions = [r["decision"]["action"] for r in records if r["decision"]["action"] != "IGNORE"]
+    assert actions[0] == "ACCEPT" and "DEFER" in actions
+    deferred = [r for r in records if r["decision"]["action"] == "DEFER"][0]
+    assert deferred["transcript"] and deferred["answered_by"] == "teacher"
