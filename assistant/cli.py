@@ -107,18 +107,82 @@ def cmd_run(args: argparse.Namespace) -> int:
         events += bot.flush()
         print(f"{f}:")
         for ev in events:
-            d = ev.decision
-            what = f"{d.action.value:6s} {d.label or '':9s} {d.confidence:4.2f}"
-            heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
-            intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
-            reply = f": {ev.answer}" if ev.answer else f" ({d.reason})"
-            print(f"  [{d.time_s:6.2f} s] {what}{heard}{intent}{reply}  ({ev.compute_ms:.1f} ms, {ev.answered_by})")
+            _print_event(ev, "  ")
             records.append({"file": f, **ev.to_dict()})
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(records, indent=2, default=str))
         print(f"decisions written to {args.json}")
     return 1 if failed else 0
+
+
+def _print_event(ev, prefix: str = "") -> None:
+    d = ev.decision
+    what = f"{d.action.value:6s} {d.label or '':9s} {d.confidence:4.2f}"
+    heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
+    intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
+    reply = f": {ev.answer}" if ev.answer else f" ({d.reason})"
+    print(f"{prefix}[{d.time_s:6.2f} s] {what}{heard}{intent}{reply}  ({ev.compute_ms:.1f} ms, {ev.answered_by})",
+          flush=True)
+
+
+def cmd_listen(args: argparse.Namespace) -> int:
+    """The assistant on the microphone; deferrals go to a teacher worker so listening never stops."""
+    import time
+    from concurrent.futures import ThreadPoolExecutor
+
+    from .intents import IntentSet
+    from .loop import Assistant
+    from .mic import Microphone, list_devices
+    from .registry import Registry
+    from .student import Student
+
+    if args.list_devices:
+        for d in list_devices():
+            print(f"{d['index']:3d} {'*' if d['default'] else ' '} {d['name']} ({d['channels']} ch, {d['rate']:.0f} Hz)")
+        return 0
+    student = Student(Registry().path(args.student or "speech_commands"), threads=1)
+    intents = IntentSet.load(args.intents)
+    transcribe = None
+    if not args.no_teacher:
+        teacher = _teacher(args)
+        transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
+    records: list[dict] = []
+
+    def answered(future) -> None:
+        ev = future.result()
+        _print_event(ev, "  ")
+        records.append(ev.to_dict())
+
+    bot: Assistant
+
+    def defer(audio, pending) -> None:
+        worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
+
+    bot = Assistant(student, intents, transcribe, defer=defer)
+    print(f"listening (student {student.manifest.name}/{student.manifest.version}); Ctrl-C to stop", flush=True)
+    started = time.perf_counter()
+    mic = Microphone(args.device)
+    try:
+        with mic:
+            for chunk in mic.chunks():
+                for ev in bot.feed(chunk):
+                    if ev.answered_by != "teacher (pending)":
+                        _print_event(ev, "  ")
+                        records.append(ev.to_dict())
+                if args.seconds and time.perf_counter() - started >= args.seconds:
+                    break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        worker.shutdown(wait=True)
+        print(f"stopped: {mic.stats.chunks} chunks, {mic.stats.overflows} overflows", flush=True)
+        if args.json:
+            from pathlib import Path
+
+            Path(args.json).write_text(json.dumps(records, indent=2, default=str))
+    return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -151,6 +215,20 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
     p.add_argument("--max-seconds", type=float, default=600.0)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("listen", help="the assistant on the microphone")
+    p.add_argument("--device", default=None, help="capture device index or name (see --list-devices)")
+    p.add_argument("--list-devices", action="store_true")
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--backend", default="ctranslate2", choices=("transformers", "ctranslate2"))
+    p.add_argument("--compute-type", default="float32")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--student", default=None)
+    p.add_argument("--intents", default="home")
+    p.add_argument("--no-teacher", action="store_true")
+    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--json", default=None, help="write every decision here on exit")
+    p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("score", help="the teacher's posterior over a label set for audio files")
     teacher_opts(p, "transformers")

@@ -4,8 +4,9 @@ intent handler (instant) | teacher (deferred). One pipeline for files and the mi
 
 from __future__ import annotations
 
+import threading
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import Callable
 
 import numpy as np
@@ -58,8 +59,12 @@ class Assistant:
     """Feed audio in any chunk size; get :class:`Event`s. ``transcribe`` answers deferrals (None: no teacher)."""
 
     def __init__(self, student: Student, intents: IntentSet, transcribe: Callable[[np.ndarray], str] | None,
-                 cfg: LoopConfig | None = None, home: Home | None = None) -> None:
-        self.student, self.intents, self.transcribe = student, intents, transcribe
+                 cfg: LoopConfig | None = None, home: Home | None = None,
+                 defer: Callable[[np.ndarray, Event], None] | None = None) -> None:
+        """``defer``, when given, receives each deferred segment instead of the loop waiting for the
+        teacher (a microphone must keep listening); it answers later through :meth:`resolve`."""
+        self.student, self.intents, self.transcribe, self.defer = student, intents, transcribe, defer
+        self.lock = threading.Lock()  # handlers may run on the loop and on a teacher worker
         self.cfg = cfg or LoopConfig()
         self.home = home or Home()
         labels = student.labels
@@ -104,7 +109,8 @@ class Assistant:
                 d = self.decider.window(self.total / SAMPLE_RATE, probs)
                 if d is not None:
                     match = self.intents.from_label(d.label) if d.label else None
-                    reply = answer(match, self.home)
+                    with self.lock:
+                        reply = answer(match, self.home)
                     events.append(Event(d, (self._seg_time(), None), match, reply,
                                         compute_ms=(time.perf_counter() - t0) * 1000, answered_by="student"))
         return events
@@ -131,14 +137,27 @@ class Assistant:
         pre = int(PRE_ROLL_S * SAMPLE_RATE)
         n = min(self.total - max(0, start - pre), self.ring.buf.size)
         audio = self.ring.latest()[-n:] if n > 0 else np.zeros(0, np.float32)
+        if self.defer is not None:
+            pending = Event(d, seg, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher (pending)")
+            self.defer(audio, pending)
+            return [pending]
         if self.transcribe is None:
             return [Event(d, seg, None, "I'm not sure, and no teacher is available to ask.",
                           compute_ms=(time.perf_counter() - t0) * 1000)]
+        return [self.resolve(audio, Event(d, seg), t0)]
+
+    def resolve(self, audio: np.ndarray, event: Event, t0: float | None = None) -> Event:
+        """Ask the teacher about a deferred segment and answer it (safe to call from a worker thread)."""
+        t0 = time.perf_counter() if t0 is None else t0
+        if self.transcribe is None:
+            return replace(event, answer="I'm not sure, and no teacher is available to ask.", answered_by="-")
         try:
             text = self.transcribe(audio)
         except AssistantError as e:
-            return [Event(d, seg, None, f"The teacher could not answer ({e}).",
-                          compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")]
+            return replace(event, answer=f"The teacher could not answer ({e}).",
+                           compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         match = self.intents.from_text(text)
-        return [Event(d, seg, match, answer(match, self.home), text,
-                      (time.perf_counter() - t0) * 1000, "teacher")]
+        with self.lock:
+            reply = answer(match, self.home)
+        return replace(event, intent=match, answer=reply, transcript=text,
+                       compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")

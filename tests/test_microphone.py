@@ -1,0 +1,86 @@
+"""The real microphone path: PulseAudio virtual microphone -> ALSA -> PortAudio -> sounddevice -> assistant.
+
+Follows ../shared/ENVIRONMENT.md: a per-test PulseAudio daemon with a 16 kHz null sink ``micfeed``
+whose monitor backs a virtual source ``mic`` (the default source). ``paplay`` plays a multi-command
+recording into it while ``assistant listen`` runs in its own process.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import soundfile as sf
+
+from .test_assistant import _session
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture()
+def pulse(tmp_path: Path):
+    """A running PulseAudio with a virtual microphone; yields the environment clients need."""
+    if not shutil.which("pulseaudio"):
+        if os.environ.get("CI") == "true":
+            pytest.fail("pulseaudio is missing; ./setup.sh test installs it")
+        pytest.skip("pulseaudio is not installed (./setup.sh test installs it)")
+    d = tmp_path / "pulse"
+    d.mkdir()
+    conf = d / "pa.conf"
+    conf.write_text(
+        f"load-module module-native-protocol-unix auth-anonymous=1 socket={d}/native\n"
+        "load-module module-null-sink sink_name=speaker\n"
+        "load-module module-null-sink sink_name=micfeed rate=16000 channels=1 format=s16le\n"
+        "load-module module-virtual-source source_name=mic master=micfeed.monitor\n"
+        "set-default-sink speaker\nset-default-source mic\n")
+    env = {**os.environ, "HOME": str(d), "XDG_RUNTIME_DIR": str(d), "PULSE_SERVER": f"unix:{d}/native"}
+    daemon = subprocess.Popen(["pulseaudio", "-n", f"--file={conf}", "--daemonize=no", "--exit-idle-time=-1",
+                               "--use-pid-file=no", "--realtime=no", "--high-priority=no"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 15
+    while not (d / "native").exists() and time.time() < deadline:
+        time.sleep(0.1)
+    # an idle null sink renders in 2 s blocks; a low-latency reader keeps it moving
+    reader = subprocess.Popen(["parec", "--latency-msec=20", "-d", "micfeed.monitor"], env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    yield env
+    for p in (reader, daemon):
+        p.terminate()
+        p.wait(timeout=10)
+
+
+def test_listen_answers_each_command_in_order(pulse: dict, tmp_path: Path) -> None:
+    wav = tmp_path / "session.wav"
+    sf.write(wav, _session(), 16000)
+    out = tmp_path / "decisions.json"
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "12", "--threads", "2",
+                             "--json", str(out)], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("listening"), first + (proc.stderr.read() if proc.poll() is not None else "")
+    time.sleep(1.0)
+    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    records = sorted(json.loads(out.read_text()), key=lambda r: r["decision"]["time_s"])  # deferrals land late
+    said = [(r["decision"]["action"], r["decision"]["label"] if r["decision"]["action"] == "ACCEPT" else None)
+            for r in records if r["decision"]["action"] != "IGNORE"]
+    assert said == [("ACCEPT", "yes"), ("DEFER", None), ("ACCEPT", "stop")], rest
+    deferred = [r for r in records if r["decision"]["action"] == "DEFER"][0]
+    assert deferred["answered_by"] == "teacher" and deferred["transcript"]
+    assert "0 overflows" in rest
+
+
+def test_list_devices_and_a_missing_device(pulse: dict) -> None:
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "listen", "--list-devices"], env=pulse,
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "default" in out.stdout
+    out = subprocess.run([sys.executable, "-m", "assistant.cli", "listen", "--device", "no-such-mic", "--no-teacher",
+                          "--seconds", "1"], env=pulse, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 2 and "cannot open the microphone" in out.stderr and "Traceback" not in out.stderr
