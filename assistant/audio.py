@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
@@ -121,7 +122,7 @@ def load_audio(source: str | Path | bytes | BinaryIO, *,
     except AudioError:
         raise
     except Exception as e:  # libsndfile errors, truncated streams, unknown formats
-        detail = str(e).replace("\n", " ").strip()
+        detail = re.sub(r"<_io\.\w+ object at 0x[0-9a-f]+>", "the data", str(e).replace("\n", " ")).strip()
         raise AudioError(f"{name}: cannot decode audio ({detail}); the file is corrupt or not audio") from e
     return prepare(data, rate, name=name, max_seconds=max_seconds)
 

@@ -15,6 +15,32 @@ def _teacher(args: argparse.Namespace):
     return load_teacher(args.model, args.backend, threads=args.threads, compute_type=args.compute_type)
 
 
+def _transcriber(args: argparse.Namespace):
+    """How deferrals are answered: a teacher server (--teacher-url), the in-process teacher, or none."""
+    if getattr(args, "no_teacher", False):
+        return None
+    if getattr(args, "teacher_url", None):
+        from .remote import RemoteTeacher
+
+        return RemoteTeacher(args.teacher_url, args.teacher_timeout).transcribe
+    teacher = _teacher(args)
+    return lambda audio: teacher.transcribe(audio).text
+
+
+def cmd_serve_teacher(args: argparse.Namespace) -> int:
+    from .intents import IntentSet
+    from .server import serve
+
+    teacher = _teacher(args)
+    intents = IntentSet.load(args.intents)
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
+    print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
+          "(POST /v1/audio/transcriptions, POST /v1/intent, GET /health)", flush=True)
+    serve(teacher, intents, args.host, args.port, int(args.max_mb * 1024 * 1024), args.max_seconds)
+    return 0
+
+
 def cmd_transcribe(args: argparse.Namespace) -> int:
     from .audio import load_audio
 
@@ -75,10 +101,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     student = Student(args.student if args.student and __import__("os").path.isdir(args.student)
                       else Registry().path(args.student or "speech_commands"), threads=1)
     intents = IntentSet.load(args.intents)
-    transcribe = None
-    if not args.no_teacher:
-        teacher = _teacher(args)
-        transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    transcribe = _transcriber(args)
     from pathlib import Path
 
     from .audio import is_audio_file
@@ -143,10 +166,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         return 0
     student = Student(Registry().path(args.student or "speech_commands"), threads=1)
     intents = IntentSet.load(args.intents)
-    transcribe = None
-    if not args.no_teacher:
-        teacher = _teacher(args)
-        transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    transcribe = _transcriber(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []
 
@@ -213,6 +233,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
     p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
+    p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
+    p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
     p.add_argument("--max-seconds", type=float, default=600.0)
     p.set_defaults(func=cmd_run)
 
@@ -227,8 +249,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default="home")
     p.add_argument("--no-teacher", action="store_true")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
+    p.add_argument("--teacher-timeout", type=float, default=5.0)
     p.add_argument("--json", default=None, help="write every decision here on exit")
     p.set_defaults(func=cmd_listen)
+
+    p = sub.add_parser("serve-teacher", help="serve the teacher over HTTP (OpenAI-compatible transcription + intents)")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--model", default="tiny.en")
+    p.add_argument("--backend", default="ctranslate2", choices=("transformers", "ctranslate2"))
+    p.add_argument("--compute-type", default="float32")
+    p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--intents", default="home")
+    p.add_argument("--max-mb", type=float, default=10.0, help="largest request body")
+    p.add_argument("--max-seconds", type=float, default=30.0, help="longest audio accepted")
+    p.set_defaults(func=cmd_serve_teacher)
 
     p = sub.add_parser("score", help="the teacher's posterior over a label set for audio files")
     teacher_opts(p, "transformers")

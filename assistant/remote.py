@@ -1,0 +1,75 @@
+"""Client for a teacher server (``assistant serve-teacher`` or any OpenAI-compatible transcription API).
+
+Standard library only (urllib), so the on-device runtime needs nothing more. Every failure becomes a
+:class:`TeacherError` with one line saying what happened; callers keep answering locally.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import socket
+import urllib.error
+import urllib.request
+import uuid
+
+import numpy as np
+
+from .audio import SAMPLE_RATE
+from .errors import TeacherError
+
+
+def wav_bytes(audio: np.ndarray) -> bytes:
+    """16-bit PCM WAV of 16 kHz mono float samples."""
+    import soundfile as sf
+
+    buf = io.BytesIO()
+    sf.write(buf, np.asarray(audio, np.float32), SAMPLE_RATE, format="WAV", subtype="PCM_16")
+    return buf.getvalue()
+
+
+def _multipart(fields: dict[str, str], file_bytes: bytes) -> tuple[bytes, str]:
+    boundary = uuid.uuid4().hex
+    parts = []
+    for name, value in fields.items():
+        parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="{name}"\r\n\r\n{value}\r\n'.encode())
+    parts.append(f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="audio.wav"\r\n'
+                 f"Content-Type: audio/wav\r\n\r\n".encode() + file_bytes + b"\r\n")
+    parts.append(f"--{boundary}--\r\n".encode())
+    return b"".join(parts), f"multipart/form-data; boundary={boundary}"
+
+
+class RemoteTeacher:
+    """``transcribe(audio) -> text`` over HTTP, with a timeout."""
+
+    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+        self.url = url.rstrip("/")
+        self.timeout_s = timeout_s
+
+    def _post(self, path: str, audio: np.ndarray, fields: dict[str, str]) -> dict:
+        body, ctype = _multipart(fields, wav_bytes(audio))
+        req = urllib.request.Request(self.url + path, data=body, headers={"Content-Type": ctype}, method="POST")
+        try:
+            with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
+                raw = resp.read()
+        except urllib.error.HTTPError as e:
+            detail = e.read().decode(errors="replace")[:200]
+            raise TeacherError(f"teacher server at {self.url} refused the request ({e.code}: {detail})") from e
+        except (socket.timeout, TimeoutError) as e:
+            raise TeacherError(f"teacher server at {self.url} did not answer within {self.timeout_s:g} s") from e
+        except (urllib.error.URLError, OSError) as e:
+            reason = getattr(e, "reason", e)
+            if isinstance(reason, (socket.timeout, TimeoutError)):
+                raise TeacherError(f"teacher server at {self.url} did not answer within {self.timeout_s:g} s") from e
+            raise TeacherError(f"teacher server at {self.url} is unreachable ({reason})") from e
+        try:
+            data = json.loads(raw)
+            if not isinstance(data, dict) or not isinstance(data.get("text"), str):
+                raise ValueError("no 'text' field")
+        except ValueError as e:
+            raise TeacherError(f"teacher server at {self.url} returned something unusable ({e})") from e
+        return data
+
+    def transcribe(self, audio: np.ndarray) -> str:
+        """The server's transcript of 16 kHz mono audio."""
+        return self._post("/v1/audio/transcriptions", audio, {"model": "whisper-1", "response_format": "json"})["text"]

@@ -1,0 +1,130 @@
+"""The teacher server on loopback, and a teacher that is down, slow or returns garbage."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import subprocess
+import sys
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.audio import load_audio
+from assistant.errors import TeacherError
+from assistant.remote import RemoteTeacher
+
+from .conftest import sample
+
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    """``assistant serve-teacher`` in its own process on a loopback port."""
+    port = _free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "serve-teacher", "--port", str(port),
+                             "--threads", "2", "--max-mb", "1", "--max-seconds", "10"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.time() + 60
+    while time.time() < deadline:
+        try:
+            urllib.request.urlopen(url + "/health", timeout=1).read()
+            break
+        except OSError:
+            if proc.poll() is not None:
+                pytest.fail(proc.stderr.read())
+            time.sleep(0.2)
+    yield url
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def _post_raw(url: str, data: bytes) -> tuple[int, str]:
+    from assistant.remote import _multipart
+
+    body, ctype = _multipart({"model": "whisper-1"}, data)
+    req = urllib.request.Request(url + "/v1/audio/transcriptions", data=body, headers={"Content-Type": ctype})
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status, r.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_transcription_is_openai_compatible(server: str) -> None:
+    text = RemoteTeacher(server, timeout_s=30).transcribe(load_audio(sample("yes")).samples)
+    assert "yes" in text.lower()
+
+
+def test_intent_endpoint(server: str) -> None:
+    from training.synth import Voice, synthesize
+
+    audio = synthesize("turn on the kitchen lights", Voice("piper-joe"))
+    data = RemoteTeacher(server, timeout_s=30)._post("/v1/intent", audio, {})
+    assert data["intent"] == "HassTurnOn" and data["slots"] == {"name": "kitchen lights"}
+
+
+def test_limits_and_bad_audio(server: str) -> None:
+    code, body = _post_raw(server, b"RIFF0000WAVEjunk" * 10)
+    assert code == 400 and "corrupt" in body
+    from assistant.remote import wav_bytes
+
+    code, body = _post_raw(server, wav_bytes(np.zeros(16000 * 12, np.float32)))  # 12 s > 10 s limit
+    assert code == 400 and "longer than" in body
+    code, body = _post_raw(server, b"\0" * (2 * 1024 * 1024))  # 2 MB > 1 MB limit
+    assert code == 413
+
+
+def test_teacher_down() -> None:
+    with pytest.raises(TeacherError, match="unreachable"):
+        RemoteTeacher(f"http://127.0.0.1:{_free_port()}", timeout_s=2).transcribe(np.zeros(1600, np.float32))
+
+
+class _Fake(http.server.BaseHTTPRequestHandler):
+    delay, body = 0.0, b""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        self.rfile.read(int(self.headers["Content-Length"]))
+        time.sleep(self.delay)
+        self.send_response(200)
+        self.end_headers()
+        self.wfile.write(self.body)
+
+    def log_message(self, *args) -> None:
+        pass
+
+
+@pytest.mark.parametrize("delay, body, match", [(2.0, b'{"text": "late"}', "did not answer"),
+                                                (0.0, b"<html>oops</html>", "unusable"),
+                                                (0.0, b'{"txt": 1}', "unusable")])
+def test_teacher_slow_or_garbage(delay: float, body: bytes, match: str) -> None:
+    handler = type("H", (_Fake,), {"delay": delay, "body": body})
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        with pytest.raises(TeacherError, match=match):
+            RemoteTeacher(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=0.5).transcribe(np.zeros(1600, np.float32))
+    finally:
+        srv.shutdown()
+
+
+def test_loop_keeps_answering_locally_when_the_teacher_is_down() -> None:
+    from .test_assistant import _run, _session
+
+    remote = RemoteTeacher(f"http://127.0.0.1:{_free_port()}", timeout_s=1)
+    events = [e for e in _run(_session(), 320, remote.transcribe) if e.decision.action.value != "IGNORE"]
+    assert [e.answered_by for e in events] == ["student", "teacher", "student"]
+    assert events[0].answer == "Yes noted." and events[2].answer == "Stopped."
+    assert "could not answer" in events[1].answer and "unreachable" in events[1].answer
