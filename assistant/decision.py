@@ -33,6 +33,8 @@ class DecisionConfig:
     """Shorter segments are clicks: IGNORE."""
     max_command_s: float = 1.5
     """Longer segments are not a command: DEFER to the teacher."""
+    max_accept_s: float = 1.0
+    """No instant answer once the speech has gone on longer than this (a longer query is under way)."""
 
     def __post_init__(self) -> None:
         if not 0 < self.accept <= 1 or self.smooth < 1 or self.min_speech_s < 0 or self.max_command_s <= 0:
@@ -70,9 +72,13 @@ class Decider:
         self.history.clear()
         self.peak = (0.0, None)
 
-    def window(self, time_s: float, probs: np.ndarray) -> Decision | None:
-        """A student posterior at ``time_s``; ACCEPT as soon as a command is confident (no waiting for the gate)."""
+    def window(self, time_s: float, probs: np.ndarray, speech_s: float = 0.0) -> Decision | None:
+        """A student posterior at ``time_s``, ``speech_s`` into the segment; ACCEPT as soon as a command is
+        confident (no waiting for the gate to close), unless the speech is already longer than a command."""
         if not self.in_segment or self.decided:
+            return None
+        if speech_s > self.cfg.max_accept_s:
+            self.history.clear()
             return None
         self.history.append(np.asarray(probs, dtype=np.float64))
         mean = np.mean(self.history, axis=0)

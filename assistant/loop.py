@@ -106,7 +106,7 @@ class Assistant:
                 probs = self.student.probs(self.ring.latest()[-self.window:])[0]
                 if self.silence_idx is not None:
                     self.silence_probs.append(float(probs[self.silence_idx]))
-                d = self.decider.window(self.total / SAMPLE_RATE, probs)
+                d = self.decider.window(self.total / SAMPLE_RATE, probs, (self.total - (self.seg_start or 0)) / SAMPLE_RATE)
                 if d is not None:
                     match = self.intents.from_label(d.label) if d.label else None
                     with self.lock:

@@ -69,11 +69,16 @@ def test_transcription_is_openai_compatible(server: str) -> None:
 
 
 def test_intent_endpoint(server: str) -> None:
-    from training.synth import Voice, synthesize
+    import json
 
-    audio = synthesize("turn on the kitchen lights", Voice("piper-joe"))
+    from .conftest import SAMPLES
+
+    session = load_audio(SAMPLES / "session" / "session.flac", max_seconds=None).samples
+    utt = json.loads((SAMPLES / "session" / "session.json").read_text())["utterances"][1]
+    assert utt["text"] == "turn on the kitchen lights"
+    audio = session[int((utt["start_s"] - 0.6) * 16000):int((utt["end_s"] + 0.6) * 16000)]
     data = RemoteTeacher(server, timeout_s=30)._post("/v1/intent", audio, {})
-    assert data["intent"] == "HassTurnOn" and data["slots"] == {"name": "kitchen lights"}
+    assert data["intent"] == "HassTurnOn" and data["slots"] == {"name": "kitchen lights"}, data
 
 
 def test_limits_and_bad_audio(server: str) -> None:

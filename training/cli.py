@@ -244,6 +244,12 @@ def cmd_bench_student(args: argparse.Namespace) -> int:
     return bench_student(args)
 
 
+def cmd_bench_assistant(args: argparse.Namespace) -> int:
+    from .bench_assistant import bench_assistant
+
+    return bench_assistant(args)
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from .pipeline import run_pipeline
 
@@ -382,6 +388,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench_student)
+
+    p = sub.add_parser("bench-assistant", help="assistant loop: response times (real-time session) and false accepts")
+    p.add_argument("--session", default="audio_samples/session")
+    p.add_argument("--data", default="../shared/data", help="coffee_orders/, fsdd/, noise/ for false accepts")
+    p.add_argument("--teacher", default="tiny.en")
+    p.add_argument("--threads", type=int, default=1, help="teacher threads (the loop keeps one core)")
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--report-dir", default="docs/assistant")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_bench_assistant)
 
     p = sub.add_parser("promote", help="make a registered version current (atomic)")
     p.add_argument("name")

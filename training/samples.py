@@ -41,6 +41,62 @@ def build(out: Path) -> list[Path]:
     return written
 
 
+
+
+SESSION = (  # (what is said, the intent the assistant should answer with)
+    ("yes", "Confirm"),
+    ("turn on the kitchen lights", "HassTurnOn"),
+    ("up", "VolumeUp"),
+    ("what time is it", "GetTime"),
+    ("stop", "MediaStop"),
+    ("set a timer for five minutes", "SetTimer"),
+    ("right", "MediaNext"),
+    ("switch off the fan", "HassTurnOff"),
+    ("no", "Deny"),
+    ("left", "MediaPrevious"),
+)
+SESSION_VOICE = Voice("piper-joe", 1.1, 0.5)
+
+
+def speech_bounds(audio: np.ndarray, threshold_db: float = -35.0) -> tuple[int, int]:
+    """First and last sample of the loud part of a clip (10 ms frames, relative to its peak)."""
+    frame = SAMPLE_RATE // 100
+    n = max(1, audio.size // frame)
+    rms = np.sqrt(np.mean(audio[: n * frame].reshape(n, frame) ** 2, axis=1) + 1e-12)
+    loud = np.nonzero(20 * np.log10(rms / rms.max()) > threshold_db)[0]
+    return int(loud[0] * frame), int((loud[-1] + 1) * frame)
+
+
+def build_session(out: Path, gap_s: float = 1.6, seed: int = 0) -> tuple[Path, Path]:
+    """A scripted session: commands and longer queries with pauses, over quiet room noise.
+
+    Writes ``session.flac`` and ``session.json`` (for each utterance: text, expected intent, where its
+    speech starts and ends in seconds) so benchmarks can time answers from the end of each utterance.
+    """
+    import json
+
+    import soundfile as sf
+
+    rng = np.random.default_rng(seed)
+    gap = int(gap_s * SAMPLE_RATE)
+    parts, script, pos = [np.zeros(gap, np.float32)], [], gap
+    for text, intent in SESSION:
+        audio = synthesize(text, SESSION_VOICE)
+        s, e = speech_bounds(audio)
+        script.append({"text": text, "intent": intent, "start_s": (pos + s) / SAMPLE_RATE,
+                       "end_s": (pos + e) / SAMPLE_RATE, "command": " " not in text})
+        parts += [audio, np.zeros(gap, np.float32)]
+        pos += audio.size + gap
+    session = np.concatenate(parts)
+    session = session + rng.standard_normal(session.size).astype(np.float32) * 0.002  # quiet room
+    out.mkdir(parents=True, exist_ok=True)
+    wav, meta = out / "session.flac", out / "session.json"
+    sf.write(wav, session, SAMPLE_RATE, subtype="PCM_16")
+    meta.write_text(json.dumps({"voice": SESSION_VOICE.name, "seconds": session.size / SAMPLE_RATE,
+                                "utterances": script}, indent=2) + "\n")
+    return wav, meta
+
+
 if __name__ == "__main__":
-    for p in build(Path("audio_samples")):
+    for p in build(Path("audio_samples")) + list(build_session(Path("audio_samples") / "session")):
         print(p)

@@ -1,0 +1,163 @@
+"""``training bench-assistant``: the assistant loop's response times and false accepts.
+
+(Free Spoken Digit speakers of the ``train`` split are in the student's training data, so only the
+other speakers count there.)
+
+- Response time: the scripted session (``audio_samples/session``) is fed at real-time pace in 20 ms
+  chunks, as a microphone delivers it; for each utterance, the time from the wall-clock moment its last
+  speech sample arrived to the moment its answer exists. Local intents are answered by the student on
+  the loop; deferrals by the in-process teacher on a worker thread (the loop never waits).
+- False accepts: audio holding no command (``../shared/data`` coffee orders, spoken digits, background
+  noise) fed as fast as possible with no teacher; every ACCEPT is a false accept.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+
+from assistant.audio import SAMPLE_RATE, load_audio
+from assistant.decision import Action
+from assistant.intents import IntentSet
+from assistant.loop import Assistant
+from assistant.registry import Registry
+from assistant.student import Student
+
+CHUNK = SAMPLE_RATE // 50  # 20 ms
+
+
+def session_run(student: Student, intents: IntentSet, transcribe, audio: np.ndarray, script: list[dict]) -> list[dict]:
+    """One real-time pass over the session: per utterance, its answer and response time (ms)."""
+    answers: list[tuple[float, object]] = []  # (wall time answered, event)
+    lock = threading.Lock()
+    worker = ThreadPoolExecutor(max_workers=1)
+
+    def done(fut) -> None:
+        with lock:
+            answers.append((time.perf_counter(), fut.result()))
+
+    bot: Assistant
+
+    def defer(seg_audio, pending) -> None:
+        worker.submit(bot.resolve, seg_audio, pending).add_done_callback(done)
+
+    bot = Assistant(student, intents, transcribe, defer=defer)
+    start = time.perf_counter()
+    for i in range(0, audio.size, CHUNK):
+        time.sleep(max(0.0, start + (i + CHUNK) / SAMPLE_RATE - time.perf_counter()))  # chunk i has "arrived"
+        for ev in bot.feed(audio[i:i + CHUNK]):
+            if ev.answered_by == "student":
+                with lock:
+                    answers.append((time.perf_counter(), ev))
+    for ev in bot.flush():
+        if ev.answered_by == "student":
+            answers.append((time.perf_counter(), ev))
+    worker.shutdown(wait=True)
+    rows = []
+    for utt in script:
+        # the answer belongs to the first decision taken after the utterance began
+        mine = [(t, ev) for t, ev in answers if ev.decision.action is not Action.IGNORE
+                and utt["start_s"] <= ev.decision.time_s <= utt["end_s"] + 2.5]
+        if not mine:
+            rows.append({**utt, "answered": False})
+            continue
+        t, ev = min(mine, key=lambda x: x[1].decision.time_s)
+        arrived = start + utt["end_s"]  # wall time the last speech sample arrived
+        rows.append({**utt, "answered": True, "action": ev.decision.action.value, "answered_by": ev.answered_by,
+                     "intent_got": ev.intent.intent if ev.intent else None, "answer": ev.answer,
+                     "right": bool(ev.intent and ev.intent.intent == utt["intent"]),
+                     "response_ms": (t - arrived) * 1000})
+    return rows
+
+
+def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg=None, every: int = 1) -> dict:
+    """ACCEPTs on audio that holds no command (no teacher), per folder and per hour."""
+    out = {}
+    for folder in folders:
+        from .corpus import find_clips
+
+        # speakers the student trained on are left out (only fsdd has train speakers in the student's data)
+        files = [c.path for c in find_clips([folder]) if c.dataset != "fsdd" or c.split != "train"][::every]
+        seconds, accepts, examples = 0.0, 0, []
+        for f in files:
+            try:
+                audio = load_audio(f, max_seconds=None).samples
+            except Exception:  # noqa: BLE001 - a corrupt file is not audio to count
+                continue
+            audio = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])
+            seconds += audio.size / SAMPLE_RATE
+            bot = Assistant(student, intents, None, cfg)
+            events = [e for i in range(0, audio.size, CHUNK) for e in bot.feed(audio[i:i + CHUNK])] + bot.flush()
+            for e in events:
+                if e.decision.action is Action.ACCEPT:
+                    accepts += 1
+                    if len(examples) < 5:
+                        examples.append(f"{f.name}@{e.decision.time_s:.1f}s:{e.decision.label}")
+        out[folder.name] = {"files": len(files), "hours": seconds / 3600, "false_accepts": accepts,
+                            "per_hour": accepts / (seconds / 3600) if seconds else None, "examples": examples}
+    total_h = sum(v["hours"] for v in out.values())
+    total = sum(v["false_accepts"] for v in out.values())
+    out["all"] = {"hours": total_h, "false_accepts": total, "per_hour": total / total_h if total_h else None}
+    return out
+
+
+def bench_assistant(args: argparse.Namespace) -> int:
+    """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
+    from assistant.teacher import load_teacher
+
+    from .cli import machine
+
+    student = Student(Registry().path(), threads=1)
+    intents = IntentSet.load()
+    teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
+    transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    session_dir = Path(args.session)
+    audio = load_audio(session_dir / "session.flac", max_seconds=None).samples
+    script = json.loads((session_dir / "session.json").read_text())["utterances"]
+    transcribe(np.zeros(SAMPLE_RATE, np.float32))  # warm up the teacher once, as a running assistant would be
+    rows = [r for _ in range(args.repeats) for r in session_run(student, intents, transcribe, audio, script)]
+    local = [r["response_ms"] for r in rows if r.get("answered_by") == "student"]
+    deferred = [r["response_ms"] for r in rows if r.get("answered_by") == "teacher"]
+    right = sum(r.get("right", False) for r in rows)
+    data = Path(args.data)
+    folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
+    fa = false_accepts(student, intents, folders) if folders else {}
+
+    def stats(xs: list[float]) -> dict:
+        return {"n": len(xs), "median": float(np.median(xs)) if xs else None,
+                "p95": float(np.percentile(xs, 95)) if xs else None}
+
+    out = {"student": str(student.dir), "teacher": teacher.id, "session": str(session_dir), "repeats": args.repeats,
+           "utterances": rows, "answered_right": right, "utterances_total": len(rows),
+           "local_response_ms": stats(local), "deferral_response_ms": stats(deferred), "false_accepts": fa,
+           "machine": machine()}
+    lines = [f"# Assistant benchmark\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. Student "
+             f"`{student.dir}` (1 thread), teacher {teacher.id} (worker thread).\n",
+             f"Scripted session `{session_dir}` fed in real time, {args.repeats} passes: {right}/{len(rows)} "
+             "utterances answered with the right intent.\n",
+             "| | n | median | p95 |", "|---|---|---|---|",
+             f"| local intent: end of keyword → answer | {len(local)} | {out['local_response_ms']['median']:.0f} ms | "
+             f"{out['local_response_ms']['p95']:.0f} ms |" if local else "| local intent | 0 | - | - |",
+             f"| deferral: end of speech → answer | {len(deferred)} | {out['deferral_response_ms']['median']:.0f} ms | "
+             f"{out['deferral_response_ms']['p95']:.0f} ms |" if deferred else "| deferral | 0 | - | - |"]
+    if fa:
+        lines += ["\nFalse accepts on audio with no command (no teacher):\n", "| audio | hours | false accepts | per hour |",
+                  "|---|---|---|---|"]
+        for name, v in fa.items():
+            lines.append(f"| {name} | {v['hours']:.2f} | {v['false_accepts']} | {v['per_hour']:.1f} |")
+        lines.append("\nExamples: " + "; ".join(e for v in fa.values() for e in v.get("examples", [])[:3]))
+    report = Path(args.report_dir)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "assistant-bench.md").write_text("\n".join(lines) + "\n")
+    (report / "assistant-bench.json").write_text(json.dumps(out, indent=2, default=float))
+    print("\n".join(lines))
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"figures written to {args.json}")
+    return 0
