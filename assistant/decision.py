@@ -25,9 +25,9 @@ class Action(str, Enum):
 class DecisionConfig:
     """Thresholds of the decision."""
 
-    accept: float = 0.8
+    accept: float = 0.9
     """Smoothed probability of a command needed to answer at once."""
-    smooth: int = 2
+    smooth: int = 3
     """Hops averaged (moving mean of the student's posteriors)."""
     min_speech_s: float = 0.15
     """Shorter segments are clicks: IGNORE."""

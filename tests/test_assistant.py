@@ -170,3 +170,29 @@ def test_assistant_run_cli_with_the_real_teacher(tmp_path: Path) -> None:
     assert actions[0] == "ACCEPT" and "DEFER" in actions
     deferred = [r for r in records if r["decision"]["action"] == "DEFER"][0]
     assert deferred["transcript"] and deferred["answered_by"] == "teacher"
+
+
+def test_shipped_session_and_bench_functions(tmp_path: Path) -> None:
+    """The scripted session: every utterance gets an answer; the false-accept counter counts."""
+    import json
+
+    import soundfile as sf
+
+    from assistant.registry import Registry
+    from assistant.student import Student
+    from training.bench_assistant import false_accepts, session_run
+
+    meta = json.loads((SAMPLES / "session" / "session.json").read_text())
+    audio = load_audio(SAMPLES / "session" / "session.flac", max_seconds=None).samples
+    texts = {u["text"]: u["intent"] for u in meta["utterances"]}
+    rows = session_run(Student(Registry().path()), IntentSet.load(), lambda a: "turn on the kitchen lights",
+                       audio, meta["utterances"], realtime=False)
+    assert len(rows) == len(meta["utterances"]) and all(r["answered"] for r in rows)
+    commands = [r for r in rows if r["command"]]
+    assert sum(r["right"] for r in commands) >= len(commands) - 1
+    assert all(r["answered_by"] == "teacher" for r in rows if not r["command"]) and texts
+    quiet = tmp_path / "quiet"
+    quiet.mkdir()
+    sf.write(quiet / "room.wav", np.random.default_rng(0).standard_normal(16000 * 5).astype(np.float32) * 0.001, 16000)
+    fa = false_accepts(Student(Registry().path()), IntentSet.load(), [quiet])
+    assert fa["quiet"]["false_accepts"] == 0 and abs(fa["all"]["hours"] - 6 / 3600) < 1e-6

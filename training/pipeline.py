@@ -78,9 +78,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
         real_train = select(gsc, "train")
         real_val = select(gsc, "calib")
         test = select(gsc, "test")
-        for extra in ("gsc_v01_sample", "fsdd"):  # more voices; digits are out-of-set words here
-            if (data / extra).is_dir():
-                real_train += select(find_clips([data / extra]), "train")
+        if (data / "gsc_v01_sample").is_dir():
+            real_train += select(find_clips([data / "gsc_v01_sample"]), "train")
     # 2. teacher labels (the folder names are never read on this path)
     labels = {}
     for part in (tts, real_train, real_val):
@@ -103,7 +102,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     provenance = {
         "teacher": teacher.id, "labelset": label_set.name, "labelset_id": label_set.id,
         "train_sources": train_set.counts(), "train_teacher_top": train_set.teacher_top_counts(),
-        "real_data": [f"{data / n} (train speakers)" for n in ("gsc_v2_test_dev", "gsc_v01_sample", "fsdd")
+        "real_data": [f"{data / n} (train speakers)" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
                       if (data / n).is_dir()] if have_data else [],
         "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
         "noise": noise.source, "validation": f"{len(val_set)} clips, agreement with the teacher",
