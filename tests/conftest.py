@@ -10,6 +10,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLES = ROOT / "audio_samples"
+COMMANDS = SAMPLES / "commands"  # one folder per label
 
 
 def shared_data_dir() -> Path:
@@ -59,7 +60,7 @@ def labelset():
 
 def sample(label: str, index: int = 0) -> Path:
     """A shipped synthetic clip of ``label``."""
-    return sorted((SAMPLES / label).glob("*.flac"))[index]
+    return sorted((COMMANDS / label).glob("*.flac"))[index]
 
 
 def sine(freq: float, rate: int, seconds: float = 1.0, channels: int = 1) -> np.ndarray:

@@ -17,7 +17,7 @@ import pytest
 
 from training.cache import LabelCache
 
-from .conftest import SAMPLES
+from .conftest import COMMANDS
 
 pytestmark = pytest.mark.slow
 TRAINING = [sys.executable, "-m", "training.cli"]
@@ -37,7 +37,7 @@ def _rows(db: Path) -> int:
 def folder(tmp_path: Path) -> Path:
     """The shipped samples, plus a corrupt and an empty file."""
     root = tmp_path / "clips"
-    shutil.copytree(SAMPLES, root)
+    shutil.copytree(COMMANDS, root)
     (root / "yes" / "broken.wav").write_bytes(b"RIFF0000WAVEnope" * 4)
     (root / "no" / "empty.flac").write_bytes(b"")
     return root
@@ -101,5 +101,5 @@ def test_cli_errors_are_one_line(tmp_path: Path) -> None:
     assert out.returncode == 2 and "--shard" in out.stderr and "Traceback" not in out.stderr
     bad = tmp_path / "bad.yaml"
     bad.write_text("labels:\n  yes: [yes]\n")
-    out = subprocess.run([*TRAINING, "label", str(SAMPLES), "--labelset", str(bad)], capture_output=True, text=True)
+    out = subprocess.run([*TRAINING, "label", str(COMMANDS), "--labelset", str(bad)], capture_output=True, text=True)
     assert out.returncode == 2 and "quote it" in out.stderr and "Traceback" not in out.stderr

@@ -199,16 +199,16 @@ def test_shipped_student_and_main_job(tmp_path: Path) -> None:
     import subprocess
     import sys
 
-    from tests.conftest import SAMPLES
+    from tests.conftest import COMMANDS
 
     student = Student(Registry().path())  # the shipped default loads and checks out
     assert student.labels[-2:] == ("_unknown_", "_silence_")
-    out = subprocess.run([sys.executable, "-m", "training.cli", "evaluate", "speech_commands", str(SAMPLES),
+    out = subprocess.run([sys.executable, "-m", "training.cli", "evaluate", "speech_commands", str(COMMANDS),
                           "--quiet", "--threads", "2", "--cache", str(tmp_path / "c.sqlite"),
                           "--report-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],
                          capture_output=True, text=True, timeout=600)
     assert out.returncode == 0, out.stderr
     r = json.loads((tmp_path / "r.json").read_text())
-    assert r["clips"] == len(list(SAMPLES.rglob("*.flac")))
+    assert r["clips"] == len(list(COMMANDS.rglob("*.flac")))
     assert r["teacher"]["accuracy"]["overall"] >= 0.85  # the teacher hears the synthetic samples
     assert 0.0 <= r["student"]["accuracy"]["overall"] <= 1.0 and Path(r["student"]["confusion_png"]).is_file()

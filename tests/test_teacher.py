@@ -12,7 +12,7 @@ from assistant.audio import load_audio
 from assistant.errors import AudioError, ModelError
 from assistant.labelset import load_labelset
 
-from .conftest import SAMPLES, sample
+from .conftest import COMMANDS, sample
 
 pytestmark = pytest.mark.slow
 
@@ -46,7 +46,7 @@ def test_fast_path_matches_the_transformers_forward(hf_teacher) -> None:
 
 
 def test_soft_labels_sum_to_one_and_are_deterministic(hf_teacher, labelset) -> None:
-    clips = [load_audio(p).samples for p in sorted(SAMPLES.glob("*/*.flac"))[:6]]
+    clips = [load_audio(p).samples for p in sorted(COMMANDS.glob("*/*.flac"))[:6]]
     first = hf_teacher.label_batch(clips, labelset)
     again = hf_teacher.label_batch(clips, labelset)
     single = [hf_teacher.label_batch([c], labelset)[0] for c in clips[:2]]
@@ -59,7 +59,7 @@ def test_soft_labels_sum_to_one_and_are_deterministic(hf_teacher, labelset) -> N
 
 
 def test_teacher_hears_the_shipped_samples(hf_teacher, ct2_teacher, labelset) -> None:
-    paths = sorted(SAMPLES.glob("*/*.flac"))
+    paths = sorted(COMMANDS.glob("*/*.flac"))
     clips = [load_audio(p).samples for p in paths]
     for teacher in (hf_teacher, ct2_teacher):
         answers = teacher.label_batch(clips, labelset, with_transcript=False)

@@ -1,4 +1,5 @@
-"""Build ``audio_samples/``: the small synthetic set the project ships and its main job runs on."""
+"""Build ``audio_samples/``: the small synthetic set the project ships and its main job runs on:
+``commands/<label>/*.flac`` (one word per clip) and ``session/`` (a scripted multi-utterance recording)."""
 
 from __future__ import annotations
 
@@ -98,5 +99,5 @@ def build_session(out: Path, gap_s: float = 1.6, seed: int = 0) -> tuple[Path, P
 
 
 if __name__ == "__main__":
-    for p in build(Path("audio_samples")) + list(build_session(Path("audio_samples") / "session")):
+    for p in build(Path("audio_samples") / "commands") + list(build_session(Path("audio_samples") / "session")):
         print(p)
