@@ -154,6 +154,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
     import time
     from concurrent.futures import ThreadPoolExecutor
 
+    import numpy as np
+
     from .intents import IntentSet
     from .loop import Assistant
     from .mic import Microphone, list_devices
@@ -169,11 +171,22 @@ def cmd_listen(args: argparse.Namespace) -> int:
     transcribe = _transcriber(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []
+    speaker = None
+    voice_worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="speaker")
+    if args.speak:
+        from .speak import Speaker
+
+        speaker = Speaker(args.output_device)
+
+    def say(ev) -> None:
+        if speaker is not None and ev.answer:
+            voice_worker.submit(speaker.say, ev.answer)
 
     def answered(future) -> None:
         ev = future.result()
         _print_event(ev, "  ")
         records.append(ev.to_dict())
+        say(ev)
 
     bot: Assistant
 
@@ -187,16 +200,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
     try:
         with mic:
             for chunk in mic.chunks():
+                if speaker is not None and speaker.busy.is_set():
+                    chunk = np.zeros_like(chunk)  # half duplex: do not listen to our own answer
                 for ev in bot.feed(chunk):
                     if ev.answered_by != "teacher (pending)":
                         _print_event(ev, "  ")
                         records.append(ev.to_dict())
+                        say(ev)
                 if args.seconds and time.perf_counter() - started >= args.seconds:
                     break
     except KeyboardInterrupt:
         pass
     finally:
         worker.shutdown(wait=True)
+        voice_worker.shutdown(wait=True)
         print(f"stopped: {mic.stats.chunks} chunks, {mic.stats.overflows} overflows", flush=True)
         if args.json:
             from pathlib import Path
@@ -249,6 +266,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default="home")
     p.add_argument("--no-teacher", action="store_true")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
+    p.add_argument("--output-device", default=None, help="playback device for --speak")
     p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
     p.add_argument("--teacher-timeout", type=float, default=5.0)
     p.add_argument("--json", default=None, help="write every decision here on exit")

@@ -84,3 +84,29 @@ def test_list_devices_and_a_missing_device(pulse: dict) -> None:
     out = subprocess.run([sys.executable, "-m", "assistant.cli", "listen", "--device", "no-such-mic", "--no-teacher",
                           "--seconds", "1"], env=pulse, capture_output=True, text=True, timeout=60)
     assert out.returncode == 2 and "cannot open the microphone" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_listen_speaks_its_answers(pulse: dict, tmp_path: Path) -> None:
+    """--speak: the answer is played on the output device (recorded from the speaker sink's monitor)."""
+    import numpy as np
+
+    from .conftest import sample
+
+    wav = tmp_path / "yes.wav"
+    sf.write(wav, np.concatenate([np.zeros(8000, np.float32), sf.read(sample("yes"), dtype="float32")[0],
+                                  np.zeros(16000, np.float32)]), 16000)
+    rec = tmp_path / "speaker.wav"
+    recorder = subprocess.Popen(["parecord", "--device=speaker.monitor", "--rate=16000", "--channels=1", str(rec)],
+                                env=pulse, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "8", "--no-teacher",
+                             "--speak"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None and proc.stdout.readline().startswith("listening")
+    time.sleep(1.0)
+    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    out, err = proc.communicate(timeout=60)
+    recorder.terminate()
+    recorder.wait(timeout=10)
+    assert proc.returncode == 0, err
+    assert "ACCEPT yes" in out and "Yes noted." in out
+    audio, _ = sf.read(rec, dtype="float32")
+    assert audio.size > 8000 and np.abs(audio).max() > 0.05  # the answer was heard on the speaker
