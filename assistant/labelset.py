@@ -84,21 +84,29 @@ class LabelSet:
                    phrases=tuple(phrases), **specials)
 
 
-def load_labelset(name_or_path: str | Path = "speech_commands") -> LabelSet:
-    """Load a built-in label set by name, or any YAML/JSON file by path."""
+def read_yaml(name_or_path: str | Path, package: str, builtins: tuple[str, ...], what: str) -> tuple[object, str]:
+    """Parse a built-in YAML file of ``package`` by name, or any YAML file by path: (data, source).
+
+    Raises :class:`LabelSetError` with one line for a missing file or broken YAML.
+    """
     import yaml
 
-    if str(name_or_path) in BUILTIN:
-        text = resources.files("assistant.labelsets").joinpath(f"{name_or_path}.yaml").read_text()
-        source = f"built-in label set {name_or_path}"
+    if str(name_or_path) in builtins:
+        text = resources.files(package).joinpath(f"{name_or_path}.yaml").read_text()
+        source = f"built-in {what} {name_or_path}"
     else:
         path = Path(name_or_path)
         if not path.is_file():
-            raise LabelSetError(f"{path}: no such label-set file (built-in sets: {', '.join(BUILTIN)})")
+            raise LabelSetError(f"{path}: no such {what} file (built-in: {', '.join(builtins)})")
         text, source = path.read_text(encoding="utf-8", errors="replace"), str(path)
     try:
-        data = yaml.safe_load(text)
+        return yaml.safe_load(text), source
     except yaml.YAMLError as e:
         first = str(e).splitlines()[0] if str(e) else "syntax error"
         raise LabelSetError(f"{source}: not valid YAML ({first}); fix the file") from e
+
+
+def load_labelset(name_or_path: str | Path = "speech_commands") -> LabelSet:
+    """Load a built-in label set by name, or any YAML/JSON file by path."""
+    data, source = read_yaml(name_or_path, "assistant.labelsets", BUILTIN, "label-set")
     return LabelSet.from_dict(data, source=source)

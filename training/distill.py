@@ -43,7 +43,6 @@ class DistillConfig:
 
 def distill_loss(logits, teacher_probs, temperature: float, alpha: float):
     """T²·KL(teacher‖student_T) + α·CE(argmax teacher); tensors (B, K)."""
-    import torch
     import torch.nn.functional as F
 
     t = temperature

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from importlib import resources
 from pathlib import Path
 
 from ..errors import LabelSetError
@@ -41,20 +40,10 @@ class IntentSet:
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT) -> IntentSet:
-        """A built-in intents file by name, or any YAML file."""
-        import yaml
+        """A built-in intents file by name (``home``), or any YAML file."""
+        from ..labelset import read_yaml
 
-        if str(name_or_path) == DEFAULT:
-            text, source = resources.files(__name__).joinpath("home.yaml").read_text(), "built-in intents"
-        else:
-            path = Path(name_or_path)
-            if not path.is_file():
-                raise LabelSetError(f"{path}: no such intents file")
-            text, source = path.read_text(encoding="utf-8", errors="replace"), str(path)
-        try:
-            data = yaml.safe_load(text)
-        except yaml.YAMLError as e:
-            raise LabelSetError(f"{source}: not valid YAML ({str(e).splitlines()[0]}); fix the file") from e
+        data, source = read_yaml(name_or_path, __name__, (DEFAULT,), "intents")
         return cls(data, source)
 
     def from_label(self, label: str) -> IntentMatch | None:

@@ -100,8 +100,6 @@ class HFTeacher(WhisperTeacher):
 
     def _decode(self, tokens, cross_kv):
         """Decoder hidden states: tokens (B, K, L) -> (B, K, L, D); K sequences share one clip's K/V."""
-        import torch
-
         dec = self.model.model.decoder
         b, k, length = tokens.shape
         x = dec.embed_tokens(tokens) + dec.embed_positions.weight[:length]
