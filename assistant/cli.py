@@ -27,6 +27,18 @@ def _transcriber(args: argparse.Namespace):
     return lambda audio: teacher.transcribe(audio).text
 
 
+def _student(name_or_dir: str | None):
+    """The student: a model directory, or a registry name (default: the shipped one)."""
+    import os
+
+    from .registry import Registry
+    from .student import Student
+
+    if name_or_dir and (os.sep in name_or_dir or os.path.isdir(name_or_dir)):
+        return Student(name_or_dir, threads=1)
+    return Student(Registry().path(name_or_dir or "speech_commands"), threads=1)
+
+
 def cmd_serve_teacher(args: argparse.Namespace) -> int:
     from .intents import IntentSet
     from .server import serve
@@ -95,11 +107,8 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .audio import SAMPLE_RATE, load_audio
     from .intents import IntentSet
     from .loop import Assistant
-    from .registry import Registry
-    from .student import Student
 
-    student = Student(args.student if args.student and __import__("os").path.isdir(args.student)
-                      else Registry().path(args.student or "speech_commands"), threads=1)
+    student = _student(args.student)
     intents = IntentSet.load(args.intents)
     transcribe = _transcriber(args)
     from pathlib import Path
@@ -159,14 +168,12 @@ def cmd_listen(args: argparse.Namespace) -> int:
     from .intents import IntentSet
     from .loop import Assistant
     from .mic import Microphone, list_devices
-    from .registry import Registry
-    from .student import Student
 
     if args.list_devices:
         for d in list_devices():
             print(f"{d['index']:3d} {'*' if d['default'] else ' '} {d['name']} ({d['channels']} ch, {d['rate']:.0f} Hz)")
         return 0
-    student = Student(Registry().path(args.student or "speech_commands"), threads=1)
+    student = _student(args.student)
     intents = IntentSet.load(args.intents)
     transcribe = _transcriber(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
