@@ -25,8 +25,8 @@ class Action(str, Enum):
 class DecisionConfig:
     """Thresholds of the decision."""
 
-    accept: float = 0.9
-    """Smoothed probability of a command needed to answer at once."""
+    accept: float = 0.97
+    """Smoothed probability of a command needed to answer at once (below it, the teacher decides)."""
     smooth: int = 3
     """Hops averaged (moving mean of the student's posteriors)."""
     min_speech_s: float = 0.15

@@ -76,14 +76,19 @@ def session_run(student: Student, intents: IntentSet, transcribe, audio: np.ndar
     return rows
 
 
-def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg=None, every: int = 1) -> dict:
-    """ACCEPTs on audio that holds no command (no teacher), per folder and per hour."""
+def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg=None, every: int = 1,
+                  transcribe=None) -> dict:
+    """Intents carried out on audio that holds no command, per folder and per hour.
+
+    Without ``transcribe`` only the student's ACCEPTs count; with it, deferred segments go to the teacher
+    and every intent it finds counts as a false accept too (``teacher_false_accepts``).
+    """
     out = {}
     for folder in folders:
         from .corpus import find_clips
 
         files = [c.path for c in find_clips([folder])][::every]  # none of this audio is in the student's data
-        seconds, accepts, examples = 0.0, 0, []
+        seconds, accepts, by_teacher, examples = 0.0, 0, 0, []
         for f in files:
             try:
                 audio = load_audio(f, max_seconds=None).samples
@@ -91,18 +96,23 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
                 continue
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])
             seconds += audio.size / SAMPLE_RATE
-            bot = Assistant(student, intents, None, cfg)
+            bot = Assistant(student, intents, transcribe, cfg)
             events = [e for i in range(0, audio.size, CHUNK) for e in bot.feed(audio[i:i + CHUNK])] + bot.flush()
             for e in events:
-                if e.decision.action is Action.ACCEPT:
+                if e.decision.action is Action.ACCEPT or (e.decision.action is Action.DEFER and e.intent):
                     accepts += 1
+                    by_teacher += e.decision.action is Action.DEFER
                     if len(examples) < 5:
-                        examples.append(f"{f.name}@{e.decision.time_s:.1f}s:{e.decision.label}")
+                        what = e.decision.label if e.decision.action is Action.ACCEPT else f"teacher:{e.transcript!r}"
+                        examples.append(f"{f.name}@{e.decision.time_s:.1f}s:{what}")
         out[folder.name] = {"files": len(files), "hours": seconds / 3600, "false_accepts": accepts,
+                            "teacher_false_accepts": by_teacher,
                             "per_hour": accepts / (seconds / 3600) if seconds else None, "examples": examples}
     total_h = sum(v["hours"] for v in out.values())
     total = sum(v["false_accepts"] for v in out.values())
-    out["all"] = {"hours": total_h, "false_accepts": total, "per_hour": total / total_h if total_h else None}
+    out["all"] = {"hours": total_h, "false_accepts": total,
+                  "teacher_false_accepts": sum(v["teacher_false_accepts"] for v in out.values()),
+                  "per_hour": total / total_h if total_h else None}
     return out
 
 
@@ -127,6 +137,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     data = Path(args.data)
     folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
     fa = false_accepts(student, intents, folders) if folders else {}
+    fa_teacher = false_accepts(student, intents, folders, transcribe=transcribe) if folders and args.with_teacher else {}
 
     def stats(xs: list[float]) -> dict:
         return {"n": len(xs), "median": float(np.median(xs)) if xs else None,
@@ -135,6 +146,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     out = {"student": str(student.dir), "teacher": teacher.id, "session": str(session_dir), "repeats": args.repeats,
            "utterances": rows, "answered_right": right, "utterances_total": len(rows),
            "local_response_ms": stats(local), "deferral_response_ms": stats(deferred), "false_accepts": fa,
+           "false_accepts_with_teacher": fa_teacher,
            "machine": machine()}
     lines = [f"# Assistant benchmark\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. Student "
              f"`{student.dir}` (1 thread), teacher {teacher.id} (worker thread).\n",
@@ -151,6 +163,13 @@ def bench_assistant(args: argparse.Namespace) -> int:
         for name, v in fa.items():
             lines.append(f"| {name} | {v['hours']:.2f} | {v['false_accepts']} | {v['per_hour']:.1f} |")
         lines.append("\nExamples: " + "; ".join(e for v in fa.values() for e in v.get("examples", [])[:3]))
+    if fa_teacher:
+        lines += ["\nWith the teacher answering every deferral (its intents count as false accepts too):\n",
+                  "| audio | hours | false accepts | of them by the teacher | per hour |", "|---|---|---|---|---|"]
+        for name, v in fa_teacher.items():
+            lines.append(f"| {name} | {v['hours']:.2f} | {v['false_accepts']} | {v['teacher_false_accepts']} | "
+                         f"{v['per_hour']:.1f} |")
+        lines.append("\nExamples: " + "; ".join(e for v in fa_teacher.values() for e in v.get("examples", [])[:3]))
     report = Path(args.report_dir)
     report.mkdir(parents=True, exist_ok=True)
     (report / "assistant-bench.md").write_text("\n".join(lines) + "\n")

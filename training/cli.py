@@ -395,6 +395,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=int, default=1, help="teacher threads (the loop keeps one core)")
     p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--with-teacher", action="store_true",
+                   help="also count false accepts with the teacher answering deferrals (slower)")
     p.add_argument("--report-dir", default="docs/assistant")
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench_assistant)
