@@ -102,6 +102,10 @@ class Assistant:
                     self.decider.start()
                 else:
                     events += self._end_segment(ev.sample, t0)
+            if self.decider.in_segment and self.total - (self.seg_start or 0) >= MAX_SEGMENT_S * SAMPLE_RATE:
+                # endless sound (music, a fan): close the segment so the teacher hears it and the gate re-arms
+                events += self._end_segment(self.total, t0)
+                self.gate.active = False
             if self.total % self.hop == 0 and self.decider.in_segment:  # the ring starts as silence
                 probs = self.student.probs(self.ring.latest()[-self.window:])[0]
                 if self.silence_idx is not None:

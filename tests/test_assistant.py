@@ -196,3 +196,17 @@ def test_shipped_session_and_bench_functions(tmp_path: Path) -> None:
     sf.write(quiet / "room.wav", np.random.default_rng(0).standard_normal(16000 * 5).astype(np.float32) * 0.001, 16000)
     fa = false_accepts(Student(Registry().path()), IntentSet.load(), [quiet])
     assert fa["quiet"]["false_accepts"] == 0 and abs(fa["all"]["hours"] - 6 / 3600) < 1e-6
+
+
+def test_endless_sound_is_cut_into_segments() -> None:
+    """A sound that never stops still reaches a decision (and the teacher) every MAX_SEGMENT_S."""
+    from assistant.loop import MAX_SEGMENT_S
+
+    t = np.arange(int(16000 * (2 * MAX_SEGMENT_S + 3))) / 16000
+    hum = (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
+    hum[:16000] = 0.0005 * np.random.default_rng(0).standard_normal(16000)  # a quiet second first
+    heard = []
+    events = _run(hum, 1600, lambda a: heard.append(a.size) or "")
+    deferred = [e for e in events if e.decision.action is Action.DEFER]
+    assert len(deferred) >= 2 and all(e.answer == "Sorry, I didn't catch that." for e in deferred)
+    assert max(heard) <= int((MAX_SEGMENT_S + 1) * 16000)
