@@ -203,25 +203,51 @@ def cmd_listen(args: argparse.Namespace) -> int:
     bot = Assistant(student, intents, transcribe, defer=defer)
     print(f"listening (student {student.manifest.name}/{student.manifest.version}); Ctrl-C to stop", flush=True)
     started = time.perf_counter()
-    mic = Microphone(args.device)
+    from .mic import MicrophoneError
+
+    stats = {"chunks": 0, "overflows": 0, "reconnects": 0}
     try:
-        with mic:
-            for chunk in mic.chunks():
-                if speaker is not None and speaker.busy.is_set():
-                    chunk = np.zeros_like(chunk)  # half duplex: do not listen to our own answer
-                for ev in bot.feed(chunk):
-                    if ev.answered_by != "teacher (pending)":
-                        _print_event(ev, "  ")
-                        records.append(ev.to_dict())
-                        say(ev)
-                if args.seconds and time.perf_counter() - started >= args.seconds:
-                    break
+        lost_since: float | None = None
+        while True:
+            mic = Microphone(args.device)
+            try:
+                with mic:
+                    if lost_since is not None:
+                        print("  microphone is back", flush=True)
+                        stats["reconnects"] += 1
+                        lost_since = None
+                    for chunk in mic.chunks():
+                        if speaker is not None and speaker.busy.is_set():
+                            chunk = np.zeros_like(chunk)  # half duplex: do not listen to our own answer
+                        for ev in bot.feed(chunk):
+                            if ev.answered_by != "teacher (pending)":
+                                _print_event(ev, "  ")
+                                records.append(ev.to_dict())
+                                say(ev)
+                        if args.seconds and time.perf_counter() - started >= args.seconds:
+                            break
+                break
+            except MicrophoneError as e:
+                never_worked = stats["chunks"] + mic.stats.chunks == 0
+                gave_up = lost_since is not None and time.perf_counter() - lost_since > args.reconnect_s
+                if never_worked or not args.reconnect_s or gave_up:
+                    raise
+                if lost_since is None:  # it worked, then went away: keep trying for a while
+                    lost_since = time.perf_counter()
+                    print(f"  microphone lost ({e}); reconnecting for up to {args.reconnect_s:g} s", flush=True)
+                time.sleep(1.0)
+            finally:
+                stats["chunks"] += mic.stats.chunks
+                stats["overflows"] += mic.stats.overflows
+            if args.seconds and time.perf_counter() - started >= args.seconds:
+                break
     except KeyboardInterrupt:
         pass
     finally:
         worker.shutdown(wait=True)
         voice_worker.shutdown(wait=True)
-        print(f"stopped: {mic.stats.chunks} chunks, {mic.stats.overflows} overflows", flush=True)
+        print(f"stopped: {stats['chunks']} chunks, {stats['overflows']} overflows, {stats['reconnects']} reconnects",
+              flush=True)
         if args.json:
             from pathlib import Path
 
@@ -274,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-teacher", action="store_true")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
+    p.add_argument("--reconnect-s", type=float, default=30.0,
+                   help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")
     p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
     p.add_argument("--teacher-timeout", type=float, default=5.0)
