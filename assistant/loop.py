@@ -107,7 +107,7 @@ class Assistant:
                 events += self._end_segment(self.total, t0)
                 self.gate.active = False
             if self.total % self.hop == 0 and self.decider.in_segment:  # the ring starts as silence
-                probs = self.student.probs(self.ring.latest()[-self.window:])[0]
+                probs = self.student.probs(self.ring.tail(self.window))[0]  # copies one window, not the ring
                 if self.silence_idx is not None:
                     self.silence_probs.append(float(probs[self.silence_idx]))
                 d = self.decider.window(self.total / SAMPLE_RATE, probs, (self.total - (self.seg_start or 0)) / SAMPLE_RATE)
@@ -140,7 +140,7 @@ class Assistant:
             return [Event(d, seg)]
         pre = int(PRE_ROLL_S * SAMPLE_RATE)
         n = min(self.total - max(0, start - pre), self.ring.buf.size)
-        audio = self.ring.latest()[-n:] if n > 0 else np.zeros(0, np.float32)
+        audio = self.ring.tail(n) if n > 0 else np.zeros(0, np.float32)
         if self.defer is not None:
             pending = Event(d, seg, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher (pending)")
             self.defer(audio, pending)

@@ -41,6 +41,14 @@ class RingBuffer:
         """The buffer in time order (oldest first): shape (size,)."""
         return np.concatenate([self.buf[self.pos:], self.buf[: self.pos]])
 
+    def tail(self, n: int) -> np.ndarray:
+        """The last ``n`` samples in time order (n <= size), copying only those: shape (n,)."""
+        n = min(n, self.buf.size)
+        start = self.pos - n
+        if start >= 0:
+            return self.buf[start:self.pos].copy()
+        return np.concatenate([self.buf[start:], self.buf[: self.pos]])
+
 
 def stream_windows(chunks: Iterable[np.ndarray], window: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
     """(end sample, window) every ``hop`` samples once ``window`` samples have arrived."""

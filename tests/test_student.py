@@ -212,3 +212,14 @@ def test_shipped_student_and_main_job(tmp_path: Path) -> None:
     assert r["clips"] == len(list(COMMANDS.rglob("*.flac")))
     assert r["teacher"]["accuracy"]["overall"] >= 0.85  # the teacher hears the synthetic samples
     assert 0.0 <= r["student"]["accuracy"]["overall"] <= 1.0 and Path(r["student"]["confusion_png"]).is_file()
+
+
+def test_ring_tail_equals_latest_end() -> None:
+    from assistant.stream import RingBuffer
+
+    ring = RingBuffer(10)
+    data = np.arange(37, dtype=np.float32)
+    for i in range(0, 37, 3):
+        ring.push(data[i:i + 3])
+        for n in (1, 4, 10):
+            assert np.array_equal(ring.tail(n), ring.latest()[-n:])
