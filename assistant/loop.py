@@ -119,6 +119,11 @@ class Assistant:
                                         compute_ms=(time.perf_counter() - t0) * 1000, answered_by="student"))
         return events
 
+    def feed_all(self, audio: np.ndarray, chunk: int = SAMPLE_RATE // 50) -> list[Event]:
+        """A whole recording in ``chunk``-sample pieces (20 ms, as a microphone), then :meth:`flush`."""
+        events = [e for i in range(0, audio.size, chunk) for e in self.feed(audio[i:i + chunk])]
+        return events + self.flush()
+
     def flush(self) -> list[Event]:
         """End of stream: close an open segment."""
         if self.decider.in_segment:

@@ -120,8 +120,7 @@ def _run(audio: np.ndarray, chunk: int, transcribe=None):
     from assistant.student import Student
 
     bot = Assistant(Student(Registry().path()), IntentSet.load(), transcribe)
-    events = [e for i in range(0, audio.size, chunk) for e in bot.feed(audio[i:i + chunk])]
-    return events + bot.flush()
+    return bot.feed_all(audio, chunk)
 
 
 def test_streaming_decisions_equal_whole_file_decisions() -> None:

@@ -24,7 +24,7 @@ def _row(model: str, backend: str, folder: Path, labelset: str, split: str, ever
     from assistant.teacher import load_teacher
 
     from .cache import LabelCache
-    from .cli import evaluate_teacher
+    from .evaluate import evaluate_teacher
 
     t0 = time.perf_counter()
     teacher = load_teacher(model, backend, threads=threads)
@@ -68,7 +68,8 @@ def _md(rows: list[dict], machine: dict) -> str:
 
 def bench_teacher(args: argparse.Namespace) -> int:
     """Run the benchmark; prints a table, writes ``teacher-bench.json`` / ``.md`` under ``--report-dir``."""
-    from .cli import machine, print_eval
+    from .evaluate import print_eval
+    from .metrics import machine
 
     data = Path(args.data)
     gsc, fsdd = data / "gsc_v2_test_dev", data / "fsdd"

@@ -97,7 +97,7 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
             audio = np.concatenate([audio, np.zeros(SAMPLE_RATE, np.float32)])
             seconds += audio.size / SAMPLE_RATE
             bot = Assistant(student, intents, transcribe, cfg)
-            events = [e for i in range(0, audio.size, CHUNK) for e in bot.feed(audio[i:i + CHUNK])] + bot.flush()
+            events = bot.feed_all(audio, CHUNK)
             for e in events:
                 if e.decision.action is Action.ACCEPT or (e.decision.action is Action.DEFER and e.intent):
                     accepts += 1
@@ -120,7 +120,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
     from assistant.teacher import load_teacher
 
-    from .cli import machine
+    from .metrics import machine
 
     student = Student(Registry().path(), threads=1)
     intents = IntentSet.load()

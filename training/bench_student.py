@@ -56,7 +56,7 @@ def bench_student(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
     from .cache import LabelCache
-    from .cli import machine
+    from .metrics import machine
     from .evaluate import evaluate, print_result, write_json
     from .export import latency_ms, quantize_int8
     from .label import label_clips
@@ -90,7 +90,7 @@ def bench_student(args: argparse.Namespace) -> int:
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
-        from .cli import truth_label
+        from .corpus import truth_label
 
         rows = [(c, truth_label(c, label_set)) for c in test]
         xs = np.stack([centre_on_energy(load_audio(c.path).samples, window) for c, _ in rows])

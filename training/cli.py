@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import logging
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -17,26 +15,9 @@ import numpy as np
 from assistant.errors import AssistantError, run_command
 from assistant.labelset import LabelSet, load_labelset
 
-from .corpus import Clip, find_clips, parse_shard, select
-
-log = logging.getLogger("training")
-
-
-def machine() -> dict:
-    """Where a figure was measured."""
-    import os
-
-    cpu = platform.processor() or platform.machine()
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                cpu = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
-            "platform": platform.platform(terse=True)}
-
+from .corpus import Clip, find_clips, parse_shard, select, truth_label
+from .evaluate import evaluate_teacher, print_eval, write_json
+from .metrics import machine
 
 def _teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
@@ -90,25 +71,6 @@ def _teacher(args: argparse.Namespace, calibration=None):
                         calibration=calibration)
 
 
-def truth_label(clip: Clip, label_set: LabelSet) -> str | None:
-    """The evaluation truth of a clip in ``label_set`` terms (None: not evaluable)."""
-    lab = clip.folder_label
-    if lab is None:
-        return None
-    if lab in label_set.labels:
-        return lab
-    if lab in ("_silence_",) and label_set.silence:
-        return label_set.silence
-    return label_set.unknown  # another word: out-of-set speech (None for a closed set)
-
-
-def _write_json(path: str | None, data: dict) -> None:
-    if path:
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        Path(path).write_text(json.dumps(data, indent=2, default=float))
-        print(f"figures written to {path}")
-
-
 # -- commands ----------------------------------------------------------------------------------
 def cmd_label(args: argparse.Namespace) -> int:
     from .label import label_clips
@@ -127,55 +89,10 @@ def cmd_label(args: argparse.Namespace) -> int:
                  "top": c.top, "transcript": c.transcript["text"]} for p, c in run.labels.items()]
         Path(args.out).write_text("\n".join(json.dumps(r) for r in rows) + "\n")
         print(f"soft labels written to {args.out} (JSON lines)")
-    _write_json(args.json, {"teacher": teacher.id, "labelset": label_set.id, "clips": len(run.labels),
+    write_json(args.json, {"teacher": teacher.id, "labelset": label_set.id, "clips": len(run.labels),
                             "new": run.new, "cached": run.cached, "bad": run.bad,
                             "clips_per_second": run.clips_per_second, "machine": machine()})
     return 0
-
-
-def evaluate_teacher(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, teacher, cache) -> dict:
-    """Label (through the cache) and score the teacher's argmax against the folder truth."""
-    from .label import label_clips
-    from .metrics import accuracy, plot_confusion
-
-    run = label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
-    truth, pred = [], []
-    for clip in clips:
-        t = truth_label(clip, label_set)
-        got = run.labels.get(str(clip.path))
-        if t is not None and got is not None:
-            truth.append(t)
-            pred.append(got.top)
-    if not truth:
-        raise AssistantError("no clip has a folder or file-name label to evaluate against")
-    acc = accuracy(truth, pred, label_set.labels)
-    secs = [c.seconds for c in run.labels.values()]
-    out_dir = Path(args.report_dir)
-    name = f"teacher-{teacher.name}-{teacher.backend}-{label_set.name}"
-    png = plot_confusion(acc, out_dir / f"{name}-confusion.png", f"teacher {teacher.name} ({teacher.backend})")
-    speakers = sorted({c.speaker for c in clips})
-    return {
-        "teacher": teacher.id, "model": teacher.name, "backend": teacher.backend,
-        "labelset": label_set.name, "labelset_id": label_set.id, "data": [str(d) for d in args.dirs],
-        "split": args.split, "clips": len(truth), "speakers": len(speakers), "unreadable": run.bad,
-        "accuracy": acc.to_dict(), "commands_accuracy": acc.subset(list(label_set.commands)),
-        "teacher_seconds_per_clip_median": float(np.median(secs)) if secs else None,
-        "clips_per_second": (1.0 / float(np.mean(secs))) if secs else None,
-        "run_clips_per_second": run.clips_per_second, "run_wall_seconds": run.wall_seconds,
-        "new": run.new, "cached": run.cached, "confusion_png": str(png), "machine": machine(),
-    }
-
-
-def print_eval(r: dict) -> None:
-    """The teacher-eval table for people."""
-    acc = r["accuracy"]
-    print(f"teacher {r['model']} ({r['backend']}) on {', '.join(r['data'])} [split {r['split']}]: "
-          f"{r['clips']} clips, {r['speakers']} speakers")
-    for label, a in acc["per_class"].items():
-        print(f"  {label:>10s}  {a:6.1%}  ({acc['counts'][label]} clips)")
-    print(f"  {'overall':>10s}  {acc['overall']:6.1%}   commands only {r['commands_accuracy']:.1%}")
-    print(f"  teacher throughput {r['clips_per_second']:.2f} clips/s "
-          f"(median {1000 * r['teacher_seconds_per_clip_median']:.0f} ms/clip); confusion matrix: {r['confusion_png']}")
 
 
 def cmd_teacher_eval(args: argparse.Namespace) -> int:
@@ -183,7 +100,7 @@ def cmd_teacher_eval(args: argparse.Namespace) -> int:
     label_set = _labelset_for(args, clips)
     r = evaluate_teacher(args, clips, label_set, _teacher(args), _cache(args))
     print_eval(r)
-    _write_json(args.json, r)
+    write_json(args.json, r)
     return 0
 
 
@@ -219,7 +136,7 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
         table[key] = entry
         path.write_text(json.dumps(table, indent=2) + "\n")
         print(f"calibration for {key} written to {path}")
-    _write_json(args.json, {key: entry})
+    write_json(args.json, {key: entry})
     return 0
 
 

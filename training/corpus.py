@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Iterable, Literal
 
 from assistant.audio import is_audio_file
+from assistant.labelset import LabelSet
 
 Split = Literal["train", "calib", "test"]
 SPLITS: tuple[Split, ...] = ("train", "calib", "test")
@@ -119,3 +120,15 @@ def parse_shard(text: str | None) -> tuple[int, int] | None:
     if not m or not int(m.group(1)) < int(m.group(2)):
         raise ValueError(f"--shard must be i/n with 0 <= i < n, got '{text}'")
     return int(m.group(1)), int(m.group(2))
+
+
+def truth_label(clip: Clip, label_set: LabelSet) -> str | None:
+    """The evaluation truth of a clip in ``label_set`` terms (None: not evaluable)."""
+    lab = clip.folder_label
+    if lab is None:
+        return None
+    if lab in label_set.labels:
+        return lab
+    if lab in ("_silence_",) and label_set.silence:
+        return label_set.silence
+    return label_set.unknown  # another word: out-of-set speech (None for a closed set)

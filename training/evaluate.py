@@ -6,6 +6,7 @@ Truth comes from folder / file names (evaluation only). "False accepts" are out-
 
 from __future__ import annotations
 
+import argparse
 import json
 from pathlib import Path
 
@@ -16,9 +17,9 @@ from assistant.errors import AssistantError
 from assistant.labelset import LabelSet
 from assistant.student import Student
 
-from .corpus import Clip
+from .corpus import Clip, truth_label
 from .dataset import centre_on_energy
-from .metrics import accuracy, plot_confusion
+from .metrics import accuracy, machine, plot_confusion
 
 
 def student_predictions(student: Student, clips: list[Clip]) -> tuple[list[Clip], np.ndarray, list[tuple[str, str]]]:
@@ -48,8 +49,6 @@ def false_accepts(truth: list[str], pred: list[str], label_set: LabelSet) -> dic
 def evaluate(student: Student, clips: list[Clip], label_set: LabelSet, teacher_labels: dict | None,
              report_dir: Path, name: str) -> dict:
     """Student (and teacher, when its labels are given) accuracy against folder truth."""
-    from .cli import machine, truth_label
-
     if student.labels != label_set.labels:
         raise AssistantError(f"the student's labels {student.labels} differ from the label set's {label_set.labels}")
     kept, pred_idx, bad = student_predictions(student, clips)
@@ -106,3 +105,46 @@ def write_json(path: str | None, data: dict) -> None:
         Path(path).write_text(json.dumps(data, indent=2, default=float))
         print(f"figures written to {path}")
 
+
+def evaluate_teacher(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, teacher, cache) -> dict:
+    """Label (through the cache) and score the teacher's argmax against the folder truth."""
+    from .label import label_clips
+
+    run = label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
+    truth, pred = [], []
+    for clip in clips:
+        t = truth_label(clip, label_set)
+        got = run.labels.get(str(clip.path))
+        if t is not None and got is not None:
+            truth.append(t)
+            pred.append(got.top)
+    if not truth:
+        raise AssistantError("no clip has a folder or file-name label to evaluate against")
+    acc = accuracy(truth, pred, label_set.labels)
+    secs = [c.seconds for c in run.labels.values()]
+    out_dir = Path(args.report_dir)
+    name = f"teacher-{teacher.name}-{teacher.backend}-{label_set.name}"
+    png = plot_confusion(acc, out_dir / f"{name}-confusion.png", f"teacher {teacher.name} ({teacher.backend})")
+    speakers = sorted({c.speaker for c in clips})
+    return {
+        "teacher": teacher.id, "model": teacher.name, "backend": teacher.backend,
+        "labelset": label_set.name, "labelset_id": label_set.id, "data": [str(d) for d in args.dirs],
+        "split": args.split, "clips": len(truth), "speakers": len(speakers), "unreadable": run.bad,
+        "accuracy": acc.to_dict(), "commands_accuracy": acc.subset(list(label_set.commands)),
+        "teacher_seconds_per_clip_median": float(np.median(secs)) if secs else None,
+        "clips_per_second": (1.0 / float(np.mean(secs))) if secs else None,
+        "run_clips_per_second": run.clips_per_second, "run_wall_seconds": run.wall_seconds,
+        "new": run.new, "cached": run.cached, "confusion_png": str(png), "machine": machine(),
+    }
+
+
+def print_eval(r: dict) -> None:
+    """The teacher-eval table for people."""
+    acc = r["accuracy"]
+    print(f"teacher {r['model']} ({r['backend']}) on {', '.join(r['data'])} [split {r['split']}]: "
+          f"{r['clips']} clips, {r['speakers']} speakers")
+    for label, a in acc["per_class"].items():
+        print(f"  {label:>10s}  {a:6.1%}  ({acc['counts'][label]} clips)")
+    print(f"  {'overall':>10s}  {acc['overall']:6.1%}   commands only {r['commands_accuracy']:.1%}")
+    print(f"  teacher throughput {r['clips_per_second']:.2f} clips/s "
+          f"(median {1000 * r['teacher_seconds_per_clip_median']:.0f} ms/clip); confusion matrix: {r['confusion_png']}")

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+import os
+import platform
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -79,4 +81,15 @@ def plot_confusion(acc: Accuracy, path: Path, title: str) -> Path:
     return path
 
 
-__all__ = ["Accuracy", "accuracy", "plot_confusion", "asdict"]
+def machine() -> dict:
+    """Where a figure was measured."""
+    cpu = platform.processor() or platform.machine()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {"cpu": cpu, "cores": os.cpu_count(), "python": platform.python_version(),
+            "platform": platform.platform(terse=True)}
