@@ -130,3 +130,26 @@ def load_audio(source: str | Path | bytes | BinaryIO, *,
 def is_audio_file(path: Path) -> bool:
     """True when the file name has an audio suffix this project reads."""
     return path.suffix.lower() in AUDIO_SUFFIXES
+
+
+def fit_window(audio: np.ndarray, seconds: float = 1.0) -> np.ndarray:
+    """Centre ``audio`` in a window of ``seconds`` (zero-padded, or centre-cropped if longer)."""
+    n = int(seconds * SAMPLE_RATE)
+    if audio.size >= n:
+        start = (audio.size - n) // 2
+        return audio[start:start + n]
+    out = np.zeros(n, np.float32)
+    start = (n - audio.size) // 2
+    out[start:start + audio.size] = audio
+    return out
+
+
+def centre_on_energy(audio: np.ndarray, window: int) -> np.ndarray:
+    """A ``window``-sample excerpt centred on the clip's energy (or the clip zero-padded if shorter)."""
+    if audio.size <= window:
+        return fit_window(audio, window / SAMPLE_RATE)
+    frame = 160
+    e = np.convolve(audio ** 2, np.ones(frame * 10), mode="valid")
+    centre = int(np.argmax(e)) + frame * 5
+    start = int(np.clip(centre - window // 2, 0, audio.size - window))
+    return audio[start:start + window].astype(np.float32)

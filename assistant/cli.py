@@ -201,17 +201,20 @@ def cmd_listen(args: argparse.Namespace) -> int:
         worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
 
     bot = Assistant(student, intents, transcribe, defer=defer)
-    print(f"listening (student {student.manifest.name}/{student.manifest.version}); Ctrl-C to stop", flush=True)
     started = time.perf_counter()
     from .mic import MicrophoneError
 
-    stats = {"chunks": 0, "overflows": 0, "reconnects": 0}
+    stats = {"chunks": 0, "overflows": 0, "reconnects": 0, "opened": 0}
     try:
         lost_since: float | None = None
         while True:
             mic = Microphone(args.device)
             try:
                 with mic:
+                    if not stats["opened"]:  # models loaded, microphone open
+                        stats["opened"] = 1
+                        print(f"listening (student {student.manifest.name}/{student.manifest.version}); "
+                              "Ctrl-C to stop", flush=True)
                     if lost_since is not None:
                         print("  microphone is back", flush=True)
                         stats["reconnects"] += 1
@@ -325,6 +328,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--labelset", default="speech_commands")
     p.add_argument("--top", type=int, default=3)
     p.set_defaults(func=cmd_score)
+
+    from .bench import add_parser as add_bench
+
+    add_bench(sub)
     return ap
 
 

@@ -77,6 +77,14 @@ class Assistant:
         self.ring = RingBuffer(int(MAX_SEGMENT_S * SAMPLE_RATE) + self.window)
         self.seg_start: int | None = None
         self.silence_probs: list[float] = []
+        self.profile: dict[str, list[float]] | None = None
+        """Set to ``{}`` to record seconds per stage and hop (``assistant bench``); None costs nothing."""
+
+    def _lap(self, stage: str, since: float) -> float:
+        now = time.perf_counter()
+        if self.profile is not None:
+            self.profile.setdefault(stage, []).append(now - since)
+        return now
 
     @property
     def total(self) -> int:
@@ -94,7 +102,9 @@ class Assistant:
             start += take
             t0 = time.perf_counter()
             gate_events = self.gate.process(piece)
+            t = self._lap("gate", t0)
             self.ring.push(piece)
+            t = self._lap("buffer", t)
             for ev in gate_events:
                 if ev.kind == "start":
                     self.seg_start = ev.sample
@@ -107,14 +117,18 @@ class Assistant:
                 events += self._end_segment(self.total, t0)
                 self.gate.active = False
             if self.total % self.hop == 0 and self.decider.in_segment:  # the ring starts as silence
+                t = time.perf_counter()
                 probs = self.student.probs(self.ring.tail(self.window))[0]  # copies one window, not the ring
+                t = self._lap("student", t)
                 if self.silence_idx is not None:
                     self.silence_probs.append(float(probs[self.silence_idx]))
                 d = self.decider.window(self.total / SAMPLE_RATE, probs, (self.total - (self.seg_start or 0)) / SAMPLE_RATE)
+                t = self._lap("decision", t)
                 if d is not None:
                     match = self.intents.from_label(d.label) if d.label else None
                     with self.lock:
                         reply = answer(match, self.home)
+                    self._lap("handler", t)
                     events.append(Event(d, (self._seg_time(), None), match, reply,
                                         compute_ms=(time.perf_counter() - t0) * 1000, answered_by="student"))
         return events

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 import time
@@ -18,63 +17,30 @@ from pathlib import Path
 import pytest
 import soundfile as sf
 
+from assistant.virtualmic import VirtualMic, available
+
 from .test_assistant import _session
 
 pytestmark = pytest.mark.slow
 
 
-class Pulse:
-    """A PulseAudio daemon with a virtual microphone that a test can stop and start again."""
-
-    def __init__(self, d: Path) -> None:
-        self.dir = d
-        self.conf = d / "pa.conf"
-        self.conf.write_text(
-            f"load-module module-native-protocol-unix auth-anonymous=1 socket={d}/native\n"
-            "load-module module-null-sink sink_name=speaker\n"
-            "load-module module-null-sink sink_name=micfeed rate=16000 channels=1 format=s16le\n"
-            "load-module module-virtual-source source_name=mic master=micfeed.monitor\n"
-            "set-default-sink speaker\nset-default-source mic\n")
-        self.env = {**os.environ, "HOME": str(d), "XDG_RUNTIME_DIR": str(d), "PULSE_SERVER": f"unix:{d}/native"}
-        self.procs: list[subprocess.Popen] = []
-
-    def start(self) -> None:
-        (self.dir / "native").unlink(missing_ok=True)
-        self.procs.append(subprocess.Popen(
-            ["pulseaudio", "-n", f"--file={self.conf}", "--daemonize=no", "--exit-idle-time=-1", "--use-pid-file=no",
-             "--realtime=no", "--high-priority=no"], env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-        deadline = time.time() + 15
-        while not (self.dir / "native").exists() and time.time() < deadline:
-            time.sleep(0.1)
-        time.sleep(0.3)
-        # an idle null sink renders in 2 s blocks; a low-latency reader keeps it moving
-        self.procs.append(subprocess.Popen(["parec", "--latency-msec=20", "-d", "micfeed.monitor"], env=self.env,
-                                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))
-
-    def stop(self) -> None:
-        for p in reversed(self.procs):
-            p.terminate()
-            p.wait(timeout=10)
-        self.procs = []
-
-
 @pytest.fixture()
 def pulse_server(tmp_path: Path):
     """A running PulseAudio with a virtual microphone."""
-    if not shutil.which("pulseaudio"):
+    if not available():
         if os.environ.get("CI") == "true":
             pytest.fail("pulseaudio is missing; ./setup.sh test installs it")
         pytest.skip("pulseaudio is not installed (./setup.sh test installs it)")
     d = tmp_path / "pulse"
     d.mkdir()
-    server = Pulse(d)
+    server = VirtualMic(d)
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture()
-def pulse(pulse_server: Pulse) -> dict:
+def pulse(pulse_server: VirtualMic) -> dict:
     """The environment clients need to reach the virtual microphone."""
     return pulse_server.env
 
@@ -138,7 +104,7 @@ def test_listen_speaks_its_answers(pulse: dict, tmp_path: Path) -> None:
     assert audio.size > 8000 and np.abs(audio).max() > 0.05  # the answer was heard on the speaker
 
 
-def test_listen_reconnects_after_the_microphone_goes_away(pulse_server: Pulse, tmp_path: Path) -> None:
+def test_listen_reconnects_after_the_microphone_goes_away(pulse_server: VirtualMic, tmp_path: Path) -> None:
     from .conftest import sample
 
     proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "14", "--no-teacher"],

@@ -69,7 +69,7 @@ def _md(rows: list[dict], machine: dict) -> str:
 def bench_teacher(args: argparse.Namespace) -> int:
     """Run the benchmark; prints a table, writes ``teacher-bench.json`` / ``.md`` under ``--report-dir``."""
     from .evaluate import print_eval
-    from .metrics import machine
+    from assistant.measure import machine
 
     data = Path(args.data)
     gsc, fsdd = data / "gsc_v2_test_dev", data / "fsdd"

@@ -12,9 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import threading
-import time
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
@@ -23,58 +20,9 @@ from assistant.audio import SAMPLE_RATE, load_audio
 from assistant.decision import Action
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
+from assistant.measure import CHUNK, session_run, stats
 from assistant.registry import Registry
 from assistant.student import Student
-
-CHUNK = SAMPLE_RATE // 50  # 20 ms
-
-
-def session_run(student: Student, intents: IntentSet, transcribe, audio: np.ndarray, script: list[dict],
-                realtime: bool = True, cfg=None) -> list[dict]:
-    """One pass over the session (real-time pace unless ``realtime`` is False): per utterance, its
-    answer and response time (ms)."""
-    answers: list[tuple[float, object]] = []  # (wall time answered, event)
-    lock = threading.Lock()
-    worker = ThreadPoolExecutor(max_workers=1)
-
-    def done(fut) -> None:
-        with lock:
-            answers.append((time.perf_counter(), fut.result()))
-
-    bot: Assistant
-
-    def defer(seg_audio, pending) -> None:
-        worker.submit(bot.resolve, seg_audio, pending).add_done_callback(done)
-
-    bot = Assistant(student, intents, transcribe, cfg, defer=defer)
-    start = time.perf_counter()
-    for i in range(0, audio.size, CHUNK):
-        if realtime:
-            time.sleep(max(0.0, start + (i + CHUNK) / SAMPLE_RATE - time.perf_counter()))  # chunk i has "arrived"
-        for ev in bot.feed(audio[i:i + CHUNK]):
-            if ev.answered_by == "student":
-                with lock:
-                    answers.append((time.perf_counter(), ev))
-    for ev in bot.flush():
-        if ev.answered_by == "student":
-            answers.append((time.perf_counter(), ev))
-    worker.shutdown(wait=True)
-    rows = []
-    for utt in script:
-        # the answer belongs to the first decision taken after the utterance began
-        mine = [(t, ev) for t, ev in answers if ev.decision.action is not Action.IGNORE
-                and utt["start_s"] <= ev.decision.time_s <= utt["end_s"] + 2.5]
-        if not mine:
-            rows.append({**utt, "answered": False})
-            continue
-        t, ev = min(mine, key=lambda x: x[1].decision.time_s)
-        arrived = start + utt["end_s"]  # wall time the last speech sample arrived
-        rows.append({**utt, "answered": True, "action": ev.decision.action.value, "answered_by": ev.answered_by,
-                     "intent_got": ev.intent.intent if ev.intent else None, "answer": ev.answer,
-                     "right": bool(ev.intent and ev.intent.intent == utt["intent"]),
-                     "response_ms": (t - arrived) * 1000})
-    return rows
-
 
 def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg=None, every: int = 1,
                   transcribe=None) -> dict:
@@ -120,7 +68,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
     from assistant.teacher import load_teacher
 
-    from .metrics import machine
+    from assistant.measure import machine
 
     student = Student(Registry().path(), threads=1)
     intents = IntentSet.load()
@@ -138,10 +86,6 @@ def bench_assistant(args: argparse.Namespace) -> int:
     folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
     fa = false_accepts(student, intents, folders) if folders else {}
     fa_teacher = false_accepts(student, intents, folders, transcribe=transcribe) if folders and args.with_teacher else {}
-
-    def stats(xs: list[float]) -> dict:
-        return {"n": len(xs), "median": float(np.median(xs)) if xs else None,
-                "p95": float(np.percentile(xs, 95)) if xs else None}
 
     out = {"student": str(student.dir), "teacher": teacher.id, "session": str(session_dir), "repeats": args.repeats,
            "utterances": rows, "answered_right": right, "utterances_total": len(rows),

@@ -16,14 +16,13 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import load_audio
+from assistant.audio import centre_on_energy, load_audio
 from assistant.errors import AssistantError
 from assistant.labelset import load_labelset
 from assistant.registry import Registry
 from assistant.student import Student
 
 from .corpus import find_clips, select
-from .dataset import centre_on_energy
 
 
 def _torch_latency(model_dir: Path, manifest, window: int, runs: int) -> dict:
@@ -56,7 +55,7 @@ def bench_student(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
     from .cache import LabelCache
-    from .metrics import machine
+    from assistant.measure import machine
     from .evaluate import evaluate, print_result, write_json
     from .export import latency_ms, quantize_int8
     from .label import label_clips

@@ -17,7 +17,7 @@ from assistant.labelset import LabelSet, load_labelset
 
 from .corpus import Clip, find_clips, parse_shard, select, truth_label
 from .evaluate import evaluate_teacher, print_eval, write_json
-from .metrics import machine
+from assistant.measure import machine
 
 def _teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")

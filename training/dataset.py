@@ -14,13 +14,12 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import load_audio
+from assistant.audio import centre_on_energy, load_audio
 from assistant.labelset import LabelSet
 
 from .augment import NoiseBank, silence
 from .cache import CachedLabel
 from .corpus import Clip
-from .synth import fit_window
 
 log = logging.getLogger(__name__)
 
@@ -72,17 +71,6 @@ def from_labels(clips: list[Clip], labels: dict[str, CachedLabel], label_set: La
     x = np.stack(xs) if xs else np.zeros((0, window), np.float32)
     p = np.stack(soft) if soft else np.zeros((0, len(label_set.labels)), np.float32)
     return DistillSet(label_set.labels, x, p, [source] * len(xs), speakers)
-
-
-def centre_on_energy(audio: np.ndarray, window: int) -> np.ndarray:
-    """A ``window``-sample excerpt centred on the clip's energy (or the clip zero-padded if shorter)."""
-    if audio.size <= window:
-        return fit_window(audio, window / 16000)
-    frame = 160
-    e = np.convolve(audio ** 2, np.ones(frame * 10), mode="valid")
-    centre = int(np.argmax(e)) + frame * 5
-    start = int(np.clip(centre - window // 2, 0, audio.size - window))
-    return audio[start:start + window].astype(np.float32)
 
 
 def noise_set(label_set: LabelSet, noise: NoiseBank, n: int, window: int, seed: int = 0) -> DistillSet:

@@ -69,10 +69,11 @@ def agreement(model, x: np.ndarray, soft: np.ndarray, batch: int = 256) -> float
 
 def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: DistillConfig, noise: NoiseBank,
           fe: FrontEnd, aug: AugmentConfig = AugmentConfig(), progress: bool = True,
-          stop_after: int | None = None):
+          stop_after: int | None = None, init=None):
     """Train (or resume) a student in ``run_dir``; returns the model with the best validation agreement.
 
     ``stop_after`` ends this call after that many epochs (the run resumes later from its checkpoint).
+    ``init``: a student to fine-tune (its weights are the starting point) instead of a fresh one.
     """
     import torch
     from tqdm import tqdm
@@ -82,8 +83,11 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)
     run_dir.mkdir(parents=True, exist_ok=True)
-    dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width)
-    model = Student(fe, dims)
+    if init is not None:
+        model, dims = init, init.dims
+    else:
+        dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width)
+        model = Student(fe, dims)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,

@@ -12,14 +12,14 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import load_audio
+from assistant.audio import centre_on_energy, load_audio
 from assistant.errors import AssistantError
 from assistant.labelset import LabelSet
+from assistant.measure import machine
 from assistant.student import Student
 
 from .corpus import Clip, truth_label
-from .dataset import centre_on_energy
-from .metrics import accuracy, machine, plot_confusion
+from .metrics import accuracy, plot_confusion
 
 
 def student_predictions(student: Student, clips: list[Clip]) -> tuple[list[Clip], np.ndarray, list[tuple[str, str]]]:

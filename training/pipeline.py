@@ -50,7 +50,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
     from .cache import LabelCache
-    from .metrics import machine
+    from assistant.measure import machine
     from .evaluate import evaluate, print_result, write_json
 
     started = time.perf_counter()

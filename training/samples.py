@@ -7,9 +7,9 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import SAMPLE_RATE
+from assistant.audio import SAMPLE_RATE, fit_window
 
-from .synth import Voice, fit_window, synthesize
+from .synth import Voice, synthesize
 
 COMMANDS = ("yes", "no", "up", "down", "left", "right", "on", "off", "stop", "go")
 UNKNOWN_WORDS = ("house", "bird", "happy")

@@ -116,15 +116,3 @@ def trim(audio: np.ndarray, threshold_db: float = -40.0, pad_s: float = 0.1) -> 
     pad = int(pad_s * SAMPLE_RATE)
     start, end = max(0, loud[0] * frame - pad), min(audio.size, (loud[-1] + 1) * frame + pad)
     return audio[start:end]
-
-
-def fit_window(audio: np.ndarray, seconds: float = 1.0) -> np.ndarray:
-    """Centre ``audio`` in a window of ``seconds`` (zero-padded, or centre-cropped if longer)."""
-    n = int(seconds * SAMPLE_RATE)
-    if audio.size >= n:
-        start = (audio.size - n) // 2
-        return audio[start:start + n]
-    out = np.zeros(n, np.float32)
-    start = (n - audio.size) // 2
-    out[start:start + audio.size] = audio
-    return out

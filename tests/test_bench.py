@@ -1,0 +1,86 @@
+"""``assistant bench``: a tiny real run writes its report, plots and JSON, every figure measured."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from assistant import virtualmic
+
+from .conftest import COMMANDS, ROOT
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
+    out = tmp_path_factory.mktemp("bench")
+    cmd = [sys.executable, "-m", "assistant.cli", "bench", "--clips", str(COMMANDS), "--per-class", "1",
+           "--teachers", "tiny.en", "--backends", "ctranslate2", "--window-runs", "30", "--report-dir", str(out),
+           "--json", str(out / "figures.json")]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    return out, json.loads((out / "figures.json").read_text())
+
+
+def test_bench_writes_report_plots_and_json(bench: tuple[Path, dict]) -> None:
+    out, d = bench
+    assert json.loads((out / "bench.json").read_text())["summary"] == d["summary"]
+    md = (out / "bench.md").read_text()
+    assert "## Student vs teacher vs pocketsphinx" in md and d["machine"]["cpu"] in md
+    for png in d["plots"].values():
+        assert (out / png).stat().st_size > 5000
+    assert set(d["plots"]) == {"student_latency", "end_to_end", "accuracy_latency"}
+
+
+def test_bench_measures_every_engine(bench: tuple[Path, dict]) -> None:
+    _, d = bench
+    engines = {(r["engine"], r["threads"]) for r in d["student"] if "window_ms" in r}
+    assert engines == {(e, n) for e in ("ORT fp32", "ORT int8", "torch eager") for n in (1, 2)}
+    for r in d["student"]:
+        w = r["window_ms"]
+        assert 0 < w["median"] <= w["p95"] <= w["p99"] and w["n"] == 30 and r["peak_rss_mb"] > 10
+    medians = {r["engine"]: r["window_ms"]["median"] for r in d["student"] if r["threads"] == 1}
+    assert len(set(medians.values())) == 3  # measured, not copied from one another
+    assert d["clips"]["clips"] == 12 and all(0 <= r["accuracy"] <= 1 for r in d["summary"])
+    names = {r["name"] for r in d["summary"]}
+    assert {"student ORT fp32", "teacher tiny.en ctranslate2", "pocketsphinx (grammar)"} <= names
+    teacher = next(r for r in d["teachers"] if r["backend"] == "ctranslate2")
+    assert teacher["clip_ms"]["n"] == 12 and teacher["size_bytes"] > 10_000_000
+    assert d["targets"]["speedup_vs_fastest_teacher"]["x"] == pytest.approx(
+        teacher["clip_ms"]["median"] / next(r for r in d["summary"] if r["name"] == "student ORT fp32")["clip_ms"])
+
+
+def test_bench_end_to_end_is_stage_by_stage(bench: tuple[Path, dict]) -> None:
+    e = bench[1]["end_to_end"]
+    assert e["utterances_total"] == len(e["utterances"]) > 0
+    assert e["local"]["response_ms"]["n"] > 0 and e["deferral"]["response_ms"]["n"] > 0
+    assert {"gate", "buffer", "student", "decision"} <= set(e["stages_per_hop_ms"])
+    assert 0 < e["loop_real_time_factor"] < 1
+
+
+def test_bench_startup_on_a_virtual_microphone(bench: tuple[Path, dict]) -> None:
+    s = bench[1]["startup"]
+    if not virtualmic.available():
+        assert s["error"].startswith("skipped")
+        return
+    assert 0 < s["ready_s"] < s["first_decision_s"]
+
+
+def test_small_device_profile_pins_one_core() -> None:
+    p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model",
+                        str(ROOT / "assistant/models/speech_commands/v1"), "--window-runs", "5", "--profile", "small"],
+                       capture_output=True, text=True, timeout=120)
+    assert p.returncode == 0, p.stderr
+    prof = json.loads(p.stdout)["profile"]
+    assert prof["profile"] == "small" and len(prof["cores"]) == 1
+
+
+def test_bench_worker_bad_model_is_one_line() -> None:
+    p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model", "/nonexistent"],
+                       capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "no such model directory" in p.stderr
