@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from .errors import AssistantError, run_command
@@ -43,8 +44,12 @@ def cmd_serve_teacher(args: argparse.Namespace) -> int:
     from .intents import IntentSet
     from .server import serve
 
+    from .registry import Registry
+    from .student import Manifest
+
     teacher = _teacher(args)
-    intents = IntentSet.load(args.intents)
+    added = Manifest.read(Registry().path()).extra.get("intents")  # intents users added, for deferrals too
+    intents = IntentSet.load(args.intents).with_student(added)
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
     print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
@@ -109,7 +114,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from .loop import Assistant
 
     student = _student(args.student)
-    intents = IntentSet.load(args.intents)
+    intents = IntentSet.load(args.intents).with_student(student.manifest.extra.get("intents"))
     transcribe = _transcriber(args)
     from pathlib import Path
 
@@ -158,6 +163,22 @@ def _print_event(ev, prefix: str = "") -> None:
           flush=True)
 
 
+def _swap_student(bot, model_dir, intents_name: str) -> None:
+    """Hand the loop a newly promoted student (and its intents); a broken one is reported and skipped."""
+    from .errors import AssistantError
+    from .intents import IntentSet
+    from .student import Student
+
+    try:
+        student = Student(model_dir, threads=1)
+        bot.swap(student, IntentSet.load(intents_name).with_student(student.manifest.extra.get("intents")))
+    except AssistantError as e:
+        print(f"  not switching to {model_dir}: {e}", flush=True)
+        return
+    print(f"  now using student {student.manifest.name}/{student.manifest.version} "
+          f"({', '.join(l for l in student.labels if not l.startswith('_'))})", flush=True)
+
+
 def cmd_listen(args: argparse.Namespace) -> int:
     """The assistant on the microphone; deferrals go to a teacher worker so listening never stops."""
     import time
@@ -174,7 +195,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
             print(f"{d['index']:3d} {'*' if d['default'] else ' '} {d['name']} ({d['channels']} ch, {d['rate']:.0f} Hz)")
         return 0
     student = _student(args.student)
-    intents = IntentSet.load(args.intents)
+    intents = IntentSet.load(args.intents).with_student(student.manifest.extra.get("intents"))
     transcribe = _transcriber(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []
@@ -201,6 +222,11 @@ def cmd_listen(args: argparse.Namespace) -> int:
         worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
 
     bot = Assistant(student, intents, transcribe, defer=defer)
+    watcher = None
+    if not (args.student and (os.sep in args.student or os.path.isdir(args.student))):
+        from .registry import Watcher
+
+        watcher = Watcher(args.student or "speech_commands")
     started = time.perf_counter()
     from .mic import MicrophoneError
 
@@ -220,6 +246,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
                         stats["reconnects"] += 1
                         lost_since = None
                     for chunk in mic.chunks():
+                        if watcher is not None and (new_dir := watcher.poll()) is not None:
+                            _swap_student(bot, new_dir, args.intents)
                         if speaker is not None and speaker.busy.is_set():
                             chunk = np.zeros_like(chunk)  # half duplex: do not listen to our own answer
                         for ev in bot.feed(chunk):
@@ -330,8 +358,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_score)
 
     from .bench import add_parser as add_bench
+    from .record import add_parser as add_record
 
     add_bench(sub)
+    add_record(sub)
     return ap
 
 

@@ -40,7 +40,7 @@ def answer(match: IntentMatch | None, home: Home) -> str:
         return "Sorry, I didn't catch that."
     fn = HANDLERS.get(match.intent)
     if fn is None:
-        return f"I understood {match.intent}, but I can't do that yet."
+        return match.response or f"I understood {match.intent}, but I can't do that yet."
     return fn(home, match.slots)
 
 

@@ -20,6 +20,7 @@ from .intents import IntentMatch, IntentSet
 from .stream import RingBuffer
 from .student import Student
 
+MAX_WINDOW_S = 4.0  # the longest student window a running loop can switch to
 PRE_ROLL_S = 0.3  # audio kept before the gate opens, so deferred segments start before the first loud frame
 MAX_SEGMENT_S = 20.0
 
@@ -74,9 +75,10 @@ class Assistant:
         self.gate = SpeechGate(self.cfg.gate)
         self.window = student.frontend.window_samples
         self.hop = int(round(self.cfg.hop_s * SAMPLE_RATE))
-        self.ring = RingBuffer(int(MAX_SEGMENT_S * SAMPLE_RATE) + self.window)
+        self.ring = RingBuffer(int((MAX_SEGMENT_S + MAX_WINDOW_S) * SAMPLE_RATE))
         self.seg_start: int | None = None
         self.silence_probs: list[float] = []
+        self._next: tuple[Student, IntentSet] | None = None
         self.profile: dict[str, list[float]] | None = None
         """Set to ``{}`` to record seconds per stage and hop (``assistant bench``); None costs nothing."""
 
@@ -85,6 +87,24 @@ class Assistant:
         if self.profile is not None:
             self.profile.setdefault(stage, []).append(now - since)
         return now
+
+    def swap(self, student: Student, intents: IntentSet) -> None:
+        """Use another student and intents (a newly promoted model) from the next moment no speech
+        segment is open; nothing in flight is lost."""
+        if student.frontend.window_samples > MAX_WINDOW_S * SAMPLE_RATE:
+            raise AssistantError(f"{student.dir}: a {student.frontend.window_seconds:g} s window is longer "
+                                 f"than the {MAX_WINDOW_S:g} s a running loop supports")
+        self._next = (student, intents)
+
+    def _apply_swap(self) -> None:
+        student, intents = self._next  # type: ignore[misc]
+        self._next = None
+        with self.lock:
+            self.student, self.intents = student, intents
+            labels = student.labels
+            self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision)
+            self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
+            self.window = student.frontend.window_samples
 
     @property
     def total(self) -> int:
@@ -101,6 +121,8 @@ class Assistant:
             piece = x[start:start + take]
             start += take
             t0 = time.perf_counter()
+            if self._next is not None and not self.decider.in_segment:
+                self._apply_swap()
             gate_events = self.gate.process(piece)
             t = self._lap("gate", t0)
             self.ring.push(piece)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
 from .errors import ModelError
@@ -17,10 +18,22 @@ DEFAULT_NAME = "speech_commands"
 _VERSION = re.compile(r"^v(\d+)$")
 
 
+PACKAGE_ROOT = Path(__file__).parent / "models"
+
+
+def user_root() -> Path:
+    """Where models a user makes (``training add-intent``) live: ``$XDG_DATA_HOME/voice-assistant/models``."""
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "voice-assistant" / "models"
+
+
 def default_root() -> Path:
-    """Registry root: ``$ASSISTANT_MODELS`` or the package's ``models`` folder."""
+    """Registry root: ``$ASSISTANT_MODELS``; else the user's models once they made one; else the shipped ones."""
     env = os.environ.get("ASSISTANT_MODELS")
-    return Path(env) if env else Path(__file__).parent / "models"
+    if env:
+        return Path(env)
+    user = user_root()
+    return user if any(user.glob("*/CURRENT")) else PACKAGE_ROOT
 
 
 class Registry:
@@ -67,3 +80,29 @@ class Registry:
         with open(tmp, "rb+") as f:
             os.fsync(f.fileno())
         os.replace(tmp, ptr)
+
+
+class Watcher:
+    """Notices when another version of a model is promoted (e.g. by ``training add-intent`` while the
+    assistant runs); checks the registry's ``CURRENT`` at most every ``every_s`` seconds."""
+
+    def __init__(self, name: str = DEFAULT_NAME, root: str | Path | None = None, every_s: float = 1.0) -> None:
+        self.name, self.fixed_root, self.every_s = name, root, every_s
+        self.last = self._state()
+        self.checked = time.monotonic()
+
+    def _state(self) -> tuple[Path, str | None]:
+        r = Registry(self.fixed_root)
+        return r.root, r.current(self.name)
+
+    def poll(self) -> Path | None:
+        """The newly promoted version's directory, once per change; None otherwise."""
+        now = time.monotonic()
+        if now - self.checked < self.every_s:
+            return None
+        self.checked = now
+        state = self._state()
+        if state == self.last or state[1] is None:
+            return None
+        self.last = state
+        return state[0] / self.name / state[1]

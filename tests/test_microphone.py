@@ -14,6 +14,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 import soundfile as sf
 
@@ -120,3 +121,53 @@ def test_listen_reconnects_after_the_microphone_goes_away(pulse_server: VirtualM
     assert proc.returncode == 0, err
     assert "microphone lost" in out and "microphone is back" in out and "1 reconnects" in out
     assert "Yes noted." in out.split("microphone is back", 1)[1]
+
+
+def test_record_enrols_trimmed_takes(pulse: dict, tmp_path: Path) -> None:
+    from assistant.audio import load_audio
+
+    from .conftest import sample
+
+    gap = np.zeros(16000, np.float32)
+    word = load_audio(sample("yes", 1)).samples
+    wav = tmp_path / "takes.wav"
+    sf.write(wav, np.concatenate([gap, word, gap, gap, word, gap]), 16000)
+    out = tmp_path / "rec"
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "record", "yes", "--count", "2", "--out", str(out),
+                             "--timeout", "20"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert first.startswith("(1/2) say 'yes'"), first + (proc.stderr.read() if proc.poll() is not None else "")
+    time.sleep(0.5)
+    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    files = sorted((out / "yes").glob("*.flac"))
+    assert len(files) == 2 and "training add-intent yes" in rest
+    speech = (np.abs(word) > 0.02 * np.abs(word).max()).nonzero()[0]
+    for f in files:  # the speech plus margins, not the seconds of silence around it
+        n = load_audio(f).samples.size
+        assert (speech[-1] - speech[0]) * 0.8 < n < (speech[-1] - speech[0]) + 16000
+
+
+def test_listen_switches_to_a_newly_promoted_student(pulse: dict, tmp_path: Path) -> None:
+    import shutil
+
+    from assistant.registry import PACKAGE_ROOT, Registry
+
+    reg = Registry(tmp_path / "models")
+    shutil.copytree(PACKAGE_ROOT / "speech_commands" / "v1", reg.root / "speech_commands" / "v1")
+    shutil.copytree(PACKAGE_ROOT / "speech_commands" / "v1", reg.root / "speech_commands" / "v2")
+    m = reg.root / "speech_commands" / "v2" / "manifest.json"
+    m.write_text(json.dumps({**json.loads(m.read_text()), "version": "v2"}))
+    reg.promote("speech_commands", "v1")
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--no-teacher", "--seconds", "5"],
+                            env={**pulse, "ASSISTANT_MODELS": str(reg.root)}, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    first = proc.stdout.readline()
+    assert "speech_commands/v1" in first, first + (proc.stderr.read() if proc.poll() is not None else "")
+    reg.promote("speech_commands", "v2")  # what training add-intent does at its end
+    rest, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "now using student speech_commands/v2" in rest

@@ -167,6 +167,33 @@ def cmd_bench_assistant(args: argparse.Namespace) -> int:
     return bench_assistant(args)
 
 
+def cmd_add_intent(args: argparse.Namespace) -> int:
+    from assistant.teacher.weights import cache_root
+
+    from .add_intent import add_intent
+
+    args.run_dir = args.run_dir or str(cache_root() / "runs")
+    return add_intent(args)
+
+
+def cmd_bench_add_intent(args: argparse.Namespace) -> int:
+    from .bench_add_intent import bench_add_intent
+
+    return bench_add_intent(args)
+
+
+def cmd_remove_intent(args: argparse.Namespace) -> int:
+    from .add_intent import remove_intent
+
+    return remove_intent(args)
+
+
+def cmd_intents(args: argparse.Namespace) -> int:
+    from .add_intent import list_intents
+
+    return list_intents(args)
+
+
 def cmd_pipeline(args: argparse.Namespace) -> int:
     from .pipeline import run_pipeline
 
@@ -261,6 +288,58 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench_teacher)
+
+    p = sub.add_parser("add-intent", help="teach the student a new phrase (synthetic voices + your recordings)")
+    p.add_argument("name", help="the new label, e.g. marvin or kitchen_lights_on")
+    p.add_argument("phrases", nargs="*", help="what people say for it (default: the name)")
+    p.add_argument("--recordings", default=None, help="a folder of your recordings of the phrase (assistant record)")
+    p.add_argument("--intent", default=None, help="intent it triggers (default: from the name), e.g. HassTurnOn")
+    p.add_argument("--slot", action="append", default=[], help="slot value for the intent, e.g. name='kitchen lights'")
+    p.add_argument("--response", default=None, help="what the assistant answers (intents without a built-in handler)")
+    p.add_argument("--voices", type=int, default=24, help="synthetic voices per phrase")
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--pos-weight", type=float, default=3.0,
+                   help="the new phrase's examples per epoch, as a multiple of an average class's")
+    p.add_argument("--teacher", default="tiny.en")
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
+    p.add_argument("--student", default="speech_commands", help="registry name of the student to extend")
+    p.add_argument("--registry", default=None, help="registry root (default: your models folder)")
+    p.add_argument("--cache", default=None)
+    p.add_argument("--run-dir", default=None, help="checkpoints (default: ~/.cache/voice-assistant/runs)")
+    p.add_argument("--eval-old", action="append", default=[], help="labelled folder for the old classes")
+    p.add_argument("--eval-new", action="append", default=[], help="folder of real recordings of the new phrase")
+    p.add_argument("--eval-other", action="append", default=[], help="folder of other words (false accepts)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_add_intent)
+
+    p = sub.add_parser("bench-add-intent", help="add-intent on words with real recordings: recall, false accepts")
+    p.add_argument("--words", default="marvin,sheila")
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--voices", type=int, default=24)
+    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--pos-weight", type=float, default=3.0)
+    p.add_argument("--lr", type=float, default=2e-3)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--report-dir", default="reports")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench_add_intent)
+
+    p = sub.add_parser("remove-intent", help="drop an intent added with add-intent")
+    p.add_argument("name")
+    p.add_argument("--student", default="speech_commands")
+    p.add_argument("--registry", default=None)
+    p.set_defaults(func=cmd_remove_intent)
+
+    p = sub.add_parser("intents", help="the current student's labels and what each does")
+    p.add_argument("--student", default="speech_commands")
+    p.add_argument("--registry", default=None)
+    p.set_defaults(func=cmd_intents)
 
     p = sub.add_parser("pipeline", help="build a student end to end: TTS + real audio -> teacher -> distil -> export")
     p.add_argument("--data", default="../shared/data", help="real audio folder (used when present)")

@@ -112,6 +112,7 @@ class Student(nn.Module):
     def __init__(self, fe: FrontEnd, dims: StudentDims) -> None:
         super().__init__()
         self.dims = dims
+        self.fe = fe
         self.spec_augment = True
         """SpecAugment masks while training (off for deterministic tests)."""
         self.frontend = LogMel(fe)

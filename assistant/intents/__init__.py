@@ -17,6 +17,8 @@ class IntentMatch:
 
     intent: str
     slots: dict = field(default_factory=dict)
+    response: str | None = None
+    """What to answer when no built-in handler knows ``intent`` (intents added with ``training add-intent``)."""
 
 
 class IntentSet:
@@ -24,6 +26,8 @@ class IntentSet:
 
     def __init__(self, data: dict, source: str) -> None:
         from hassil import Intents
+
+        self.data = data
 
         if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
             raise LabelSetError(f"{source}: expected Home Assistant intents YAML with an 'intents:' mapping")
@@ -35,8 +39,29 @@ class IntentSet:
         for label, entry in (data.get("student") or {}).items():
             if not isinstance(label, str) or not isinstance(entry, dict) or "intent" not in entry:
                 raise LabelSetError(f"{source}: student entry {label!r} needs 'intent:' (and quote the label)")
-            self.student[label] = IntentMatch(str(entry["intent"]), dict(entry.get("slots") or {}))
+            self.student[label] = IntentMatch(str(entry["intent"]), dict(entry.get("slots") or {}),
+                                              entry.get("response"))
+        self.responses = {m.intent: m.response for m in self.student.values() if m.response}
         self.source = source
+
+    def with_student(self, added: dict | None) -> IntentSet:
+        """These intents plus those a student's manifest carries (``{label: {intent, slots, response,
+        phrases}}``, written by ``training add-intent``): its labels answer instantly, its phrases are
+        sentences for the teacher path too."""
+        if not added:
+            return self
+        import copy
+
+        data = copy.deepcopy(self.data)
+        data.setdefault("student", {})
+        data.setdefault("intents", {})
+        for label, entry in added.items():
+            data["student"][label] = {k: entry[k] for k in ("intent", "slots", "response") if entry.get(k) is not None}
+            block = {"sentences": list(entry.get("phrases") or [label])}
+            if entry.get("slots"):
+                block["slots"] = dict(entry["slots"])
+            data["intents"].setdefault(entry["intent"], {"data": []})["data"].append(block)
+        return IntentSet(data, f"{self.source} + student intents ({', '.join(added)})")
 
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT) -> IntentSet:
@@ -63,4 +88,5 @@ class IntentSet:
         result = recognize(clean, self.hassil)
         if result is None:
             return None
-        return IntentMatch(result.intent.name, {k: v.value for k, v in result.entities.items()})
+        name = result.intent.name
+        return IntentMatch(name, {k: v.value for k, v in result.entities.items()}, self.responses.get(name))

@@ -1,0 +1,157 @@
+"""``training add-intent`` / ``remove-intent`` / ``intents`` and the running assistant picking up a new version.
+
+One real (small) add-intent run is shared by the module: it is first killed mid-training (the registry must
+stay on the shipped version), then rerun to completion (it resumes from its checkpoint).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.intents import IntentSet
+from assistant.labelset import load_labelset
+from assistant.registry import Registry, Watcher
+from assistant.student import Student
+
+pytestmark = pytest.mark.slow
+
+WINDOWS = (np.random.default_rng(0).standard_normal((8, 16000)) * 0.1).astype(np.float32)
+
+
+def _add_cmd(reg: Path, tmp: Path) -> list[str]:
+    return [sys.executable, "-m", "training.cli", "add-intent", "marvin", "--registry", str(reg), "--voices", "4",
+            "--epochs", "3", "--data", str(tmp / "no-real-data"), "--cache", str(tmp / "labels.sqlite"),
+            "--run-dir", str(tmp / "runs"), "--response", "Marvin here.", "--json", str(tmp / "summary.json"),
+            "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def added(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    tmp = tmp_path_factory.mktemp("add")
+    reg = tmp / "models"
+    # interrupted: SIGKILL once the first epoch's checkpoint exists
+    proc = subprocess.Popen(_add_cmd(reg, tmp), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 400
+    while not list((tmp / "runs").glob("*/checkpoint.pt")) and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.2)
+    assert proc.poll() is None, proc.communicate()[1][-2000:]
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after_kill = {"current": Registry(reg).current("speech_commands"), "versions": Registry(reg).versions("speech_commands")}
+    # rerun: resumes and finishes
+    done = subprocess.run(_add_cmd(reg, tmp), capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    history = json.loads(next((tmp / "runs").glob("*/history.json")).read_text())
+    return {"reg": reg, "tmp": tmp, "after_kill": after_kill, "stdout": done.stdout, "history": history,
+            "summary": json.loads((tmp / "summary.json").read_text())}
+
+
+def test_interrupted_add_intent_leaves_the_previous_version(added: dict) -> None:
+    assert added["after_kill"] == {"current": "v1", "versions": ["v1"]}
+    assert [h["epoch"] for h in added["history"]] == [1, 2, 3]  # resumed, not restarted nor repeated
+
+
+def test_add_intent_promotes_a_self_describing_version(added: dict) -> None:
+    reg = Registry(added["reg"])
+    assert reg.current("speech_commands") == "v2"
+    s = Student(reg.path("speech_commands"))
+    assert s.labels[-3:] == ("marvin", "_unknown_", "_silence_")
+    extra = s.manifest.extra
+    assert extra["parent"] == "v1" and extra["intents"]["marvin"]["response"] == "Marvin here."
+    assert extra["labelset"]["labels"]["marvin"] == ["marvin"]
+    assert extra["data"]["added"]["human_labels_used_for_training"] is False
+    summary = added["summary"]
+    assert summary["kept"] + summary["dropped"] == 4 and summary["rehearsal"]["clips"] > 100
+    out = subprocess.run([sys.executable, "-m", "training.cli", "intents", "--registry", str(added["reg"])],
+                         capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0 and "marvin" in out.stdout and "added: 'marvin'" in out.stdout
+
+
+def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
+    from assistant.cli import _swap_student
+    from assistant.loop import Assistant
+
+    reg = Registry(added["reg"])
+    v1 = Student(reg.path("speech_commands", "v1"))
+    bot = Assistant(v1, IntentSet.load(), None)
+    reg.promote("speech_commands", "v1")
+    watcher = Watcher("speech_commands", added["reg"], every_s=0)
+    assert watcher.poll() is None
+    reg.promote("speech_commands", "v2")  # as add-intent does while the assistant runs
+    new_dir = watcher.poll()
+    assert new_dir == added["reg"] / "speech_commands" / "v2"
+    _swap_student(bot, new_dir, "home")
+    bot.feed(np.zeros(1600, np.float32))  # the swap lands at the next hop outside speech
+    assert "marvin" in bot.student.labels and bot.decider.labels == bot.student.labels
+    match = bot.intents.from_label("marvin")
+    assert match is not None and match.intent == "Marvin" and match.response == "Marvin here."
+    from assistant.handlers import Home, answer
+
+    assert answer(match, Home()) == "Marvin here."
+    assert bot.intents.from_text("Marvin!").intent == "Marvin"  # deferrals know it too
+
+
+def test_remove_intent_restores_the_old_outputs(added: dict) -> None:
+    reg = Registry(added["reg"])
+    reg.promote("speech_commands", "v2")
+    out = subprocess.run([sys.executable, "-m", "training.cli", "remove-intent", "marvin", "--registry",
+                          str(added["reg"])], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert reg.current("speech_commands") == "v1"
+    shipped = Student(Registry().path("speech_commands"))
+    np.testing.assert_array_equal(Student(reg.path("speech_commands")).logits(WINDOWS), shipped.logits(WINDOWS))
+    again = subprocess.run([sys.executable, "-m", "training.cli", "remove-intent", "marvin", "--registry",
+                            str(added["reg"])], capture_output=True, text=True, timeout=120)
+    assert again.returncode == 2 and "not one of the student's labels" in again.stderr
+    assert "Traceback" not in again.stderr
+    reg.promote("speech_commands", "v2")
+
+
+def test_head_surgery_keeps_the_other_outputs(added: dict) -> None:
+    import torch
+
+    from training.add_intent import grow_head, load_torch, shrink_head
+
+    v2 = added["reg"] / "speech_commands" / "v2"
+    net = load_torch(v2).eval()
+    labels = Student(v2).labels
+    old = tuple(l for l in labels if l != "marvin")
+    small = shrink_head(net, labels, "marvin").eval()
+    big = grow_head(small, old, old + ("sheila",)).eval()
+    x = torch.from_numpy(WINDOWS)
+    with torch.inference_mode():
+        full, cut, grown = net(x), small(x), big(x)
+    keep = [labels.index(l) for l in old]
+    torch.testing.assert_close(cut, full[:, keep])
+    torch.testing.assert_close(grown[:, :len(old)], cut)
+
+
+def test_bad_requests_are_one_line(tmp_path: Path) -> None:
+    for args, needle in ((["add-intent", "Bad Name!"], "intent name"),
+                         (["add-intent", "yes"], "already one of the student's labels"),
+                         (["remove-intent", "yes"], "built-in labels")):
+        out = subprocess.run([sys.executable, "-m", "training.cli", *args, "--registry", str(tmp_path / "m"),
+                              *(["--quiet"] if args[0] == "add-intent" else [])],
+                             capture_output=True, text=True, timeout=120)
+        assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_label_set_growth_is_pure() -> None:
+    from training.add_intent import remap, with_label, without_label
+
+    ls = load_labelset("speech_commands")
+    grown = with_label(ls, "marvin", ["marvin"])
+    assert grown.labels[-3:] == ("marvin", "_unknown_", "_silence_") and without_label(grown, "marvin").labels == ls.labels
+    p = np.eye(len(ls.labels), dtype=np.float32)
+    q = remap(p, ls.labels, grown.labels)
+    assert q.shape == (len(ls.labels), len(grown.labels)) and q[:, grown.labels.index("marvin")].sum() == 0
+    assert q[ls.labels.index("_unknown_"), grown.labels.index("_unknown_")] == 1

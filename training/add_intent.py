@@ -1,0 +1,501 @@
+"""``training add-intent`` / ``remove-intent`` / ``intents``: teach the student a new phrase in minutes.
+
+add-intent NAME "phrase" ["other phrase" ...] [--recordings DIR]:
+
+1. **Positives.** Each phrase synthesised in many voices (Piper + espeak-ng, cached) plus the user's
+   recordings (trimmed to the speech).
+2. **Teacher check.** The teacher labels every positive over the old labels plus NAME; clips it does not
+   hear as NAME are dropped and counted. Its soft labels are the targets.
+3. **Rehearsal** (no forgetting): clips the student was built from — synthetic commands and other words,
+   and the real ``train`` speakers when ``--data`` is present — with their teacher labels from the label
+   cache (a clip the cache lacks gets the old student's own outputs, so nothing waits on the teacher).
+   Clips whose text or cached transcript is the new phrase are left out.
+4. **Fine-tune** the current student with one more output (its old weights are the start), export,
+   register, and promote. The manifest records the new label set, the intent and its parent version.
+   The running assistant (``assistant listen``) picks the new version up without a restart.
+
+A held-out fifth of the synthetic voices measures the new intent; ``--eval-*`` folders add real figures.
+An interrupted run resumes from its checkpoint; the registry stays on the previous version until the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import re
+import shutil
+import time
+from dataclasses import asdict
+from pathlib import Path
+
+import numpy as np
+
+from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
+from assistant.corpus import Clip, find_clips, select, truth_label
+from assistant.errors import AssistantError, ModelError
+from assistant.labelset import LabelSet, load_labelset
+from assistant.registry import PACKAGE_ROOT, Registry, default_root, user_root
+from assistant.student import Manifest, Student
+
+from .augment import NoiseBank
+from .cache import CachedLabel, LabelCache
+from .dataset import UNKNOWN_WORDS, DistillSet, concat, noise_set
+from .samples import COMMANDS
+from .synth import synthesize_cached, trim, voices
+
+NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
+MAX_PHRASE_S = 3.0
+
+
+def norm(text: str) -> str:
+    """Lower case, letters, digits and single spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
+
+
+def student_labelset(manifest: Manifest) -> LabelSet:
+    """The label set a student was trained on: its manifest's, or the built-in one its labels match."""
+    d = manifest.extra.get("labelset")
+    ls = LabelSet.from_dict(d, source="manifest") if d else load_labelset("speech_commands")
+    if ls.labels != manifest.labels:
+        raise ModelError(f"the student's labels {manifest.labels} do not match its label set {ls.labels}; "
+                         "re-export it with 'training pipeline'")
+    return ls
+
+
+def with_label(ls: LabelSet, name: str, phrases: list[str]) -> LabelSet:
+    """``ls`` plus one command (output order: commands, then unknown, then silence)."""
+    return LabelSet(f"{ls.name}+{name}", ls.commands + (name,), ls.phrases + (tuple(phrases),), ls.unknown, ls.silence)
+
+
+def without_label(ls: LabelSet, name: str) -> LabelSet:
+    """``ls`` less one command."""
+    keep = [i for i, c in enumerate(ls.commands) if c != name]
+    return LabelSet(ls.name.replace(f"+{name}", ""), tuple(ls.commands[i] for i in keep),
+                    tuple(ls.phrases[i] for i in keep), ls.unknown, ls.silence)
+
+
+def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.ndarray:
+    """Soft labels over ``old`` placed in ``new`` order (labels new to ``new`` get 0)."""
+    out = np.zeros((len(probs), len(new)), np.float32)
+    for i, lab in enumerate(old):
+        if lab in new:
+            out[:, new.index(lab)] = probs[:, i]
+    return out
+
+
+def grow_head(model, old: tuple[str, ...], new: tuple[str, ...]):
+    """The torch student with its last layer mapped onto ``new`` labels (new rows start small)."""
+    import torch
+
+    from .model import Student as Net, StudentDims
+
+    dims = StudentDims(**{**model.dims.to_dict(), "blocks": tuple(model.dims.blocks), "n_classes": len(new)})
+    net = Net(model.fe, dims)
+    state = model.state_dict()
+    last_w, last_b = state["head.4.weight"], state["head.4.bias"]
+    w = torch.randn(len(new), *last_w.shape[1:]) * 0.01
+    b = torch.full((len(new),), float(last_b.min()))  # a new class starts unlikely
+    for i, lab in enumerate(new):
+        if lab in old:
+            w[i], b[i] = last_w[old.index(lab)], last_b[old.index(lab)]
+    state["head.4.weight"], state["head.4.bias"] = w, b
+    net.load_state_dict(state)
+    return net
+
+
+def shrink_head(model, labels: tuple[str, ...], name: str):
+    """The torch student without the output for ``name``; every other output unchanged."""
+    keep = [i for i, lab in enumerate(labels) if lab != name]
+    from .model import Student as Net, StudentDims
+
+    dims = StudentDims(**{**model.dims.to_dict(), "blocks": tuple(model.dims.blocks), "n_classes": len(keep)})
+    net = Net(model.fe, dims)
+    state = model.state_dict()
+    state["head.4.weight"], state["head.4.bias"] = state["head.4.weight"][keep], state["head.4.bias"][keep]
+    net.load_state_dict(state)
+    return net
+
+
+def load_torch(model_dir: Path, window_seconds: float | None = None):
+    """The torch student of a model directory (from ``weights.safetensors``), optionally with a longer window."""
+    from dataclasses import replace
+
+    from safetensors.torch import load_file
+
+    from .model import Student as Net, StudentDims
+
+    m = Manifest.read(model_dir)
+    fe = m.frontend if window_seconds is None else replace(m.frontend, window_seconds=window_seconds)
+    net = Net(fe, StudentDims.from_dict(m.extra["dims"]))
+    weights = model_dir / "weights.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{model_dir}: no weights.safetensors to fine-tune from; re-export it with 'training pipeline'")
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()})
+    return net
+
+
+def target_registry(args: argparse.Namespace) -> Registry:
+    """Where new versions go: ``--registry``, ``$ASSISTANT_MODELS``, or the user's models folder. An empty
+    one is first seeded with a copy of the shipped student, so the installed package is never written."""
+    if args.registry:
+        reg = Registry(args.registry)
+    else:
+        root = default_root()
+        reg = Registry(user_root() if root == PACKAGE_ROOT else root)
+    if reg.current(args.student) is None:
+        shipped = Registry(PACKAGE_ROOT)
+        version = shipped.current(args.student)
+        if version is None:
+            raise ModelError(f"no '{args.student}' student to extend in {reg.root} or the package")
+        final = reg.root / args.student / version
+        if not final.is_dir():
+            final.parent.mkdir(parents=True, exist_ok=True)
+            tmp = final.with_name(f".{version}.copy")
+            shutil.rmtree(tmp, ignore_errors=True)
+            shutil.copytree(shipped.path(args.student, version), tmp)
+            tmp.rename(final)
+        reg.promote(args.student, version)
+    return reg
+
+
+def cached_labels(clips: list[Clip], cache: LabelCache, teacher_id: str, ls: LabelSet) -> dict[str, CachedLabel]:
+    """Cache hits (path -> label) for clips under one label set; nothing is computed."""
+    out = {}
+    for c in clips:
+        try:
+            sha = load_audio(c.path).sha256
+        except AssistantError:
+            continue
+        hit = cache.get_many({sha}, teacher_id, ls.id).get(sha)
+        if hit is not None:
+            out[str(c.path)] = hit
+    return out
+
+
+def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
+              teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool) -> tuple[DistillSet, dict]:
+    """Old-class examples with teacher soft labels from the cache (else the old student's outputs)."""
+    from tqdm import tqdm
+
+    said = {norm(p) for p in phrases}
+    clips: list[Clip] = []
+    for w in COMMANDS:
+        for v in voices(n_piper=4, n_espeak=4, seed=0):
+            clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
+    for w in UNKNOWN_WORDS:
+        if norm(w) in said:
+            continue  # the new phrase is no longer "another word"
+        for v in voices(n_piper=1, n_espeak=1, seed=1):
+            clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
+    if data is not None:
+        for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
+            if (data / name).is_dir():
+                clips += select(find_clips([data / name]), "train")
+    hits = cached_labels(clips, cache, teacher_id, old)
+    xs, soft, src = [], [], []
+    from_cache = from_student = left_out = 0
+    for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
+        hit = hits.get(str(c.path))
+        if hit is not None and any(p in norm(hit.transcript.get("text", "")) for p in said):
+            left_out += 1
+            continue
+        try:
+            x = centre_on_energy(load_audio(c.path).samples, window)
+        except AssistantError:
+            continue
+        if hit is not None:
+            p = hit.probs[None].astype(np.float32)
+            from_cache += 1
+        else:
+            p = old_student.probs(centre_on_energy(x, old_student.frontend.window_samples)[None])
+            from_student += 1
+        xs.append(x)
+        soft.append(remap(p, old.labels, new.labels)[0])
+        src.append("rehearsal")
+    info = {"clips": len(xs), "teacher_labels_from_cache": from_cache, "old_student_outputs": from_student,
+            "left_out_as_the_new_phrase": left_out}
+    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info
+
+
+def positives(name: str, phrases: list[str], n_voices: int, recordings: Path | None, tts_dir: Path,
+              progress: bool) -> tuple[list[Clip], list[Clip]]:
+    """(synthetic, recorded) clips of the new phrases; speaker = voice or ``user``."""
+    from tqdm import tqdm
+
+    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=7)
+    jobs = [(p, v) for p in phrases for v in vs]
+    tts = [Clip(synthesize_cached(p, v, tts_dir), f"tts:{v.name}", name, "tts")
+           for p, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True)]
+    rec: list[Clip] = []
+    if recordings is not None:
+        if not recordings.is_dir():
+            raise AssistantError(f"{recordings}: no such folder of recordings")
+        rec = [Clip(c.path, f"user:{c.path.stem}", name, "recording") for c in find_clips([recordings])]
+        if not rec:
+            raise AssistantError(f"{recordings}: no audio files in it (record some with 'assistant record {name}')")
+    return tts, rec
+
+
+def heldout_voice(clip: Clip) -> bool:
+    """A fifth of the synthetic voices never trains: they measure the new intent."""
+    return int(hashlib.sha1(clip.speaker.encode()).hexdigest()[:6], 16) % 5 == 0
+
+
+def _eval_clips(dirs: list[str]) -> list[Clip]:
+    """Evaluation clips from labelled folders; the Speech Commands dev set contributes its test speakers only."""
+    out: list[Clip] = []
+    for d in dirs:
+        clips = find_clips([d])
+        if Path(d).name == "gsc_v2_test_dev":
+            clips = select(clips, "test")
+        out += clips
+    return out
+
+
+def word_of(clip: Clip) -> str | None:
+    """The spoken word of a Speech Commands clip (folder, or ``<word>_`` prefix inside ``_unknown_``)."""
+    if clip.folder_label == "_unknown_":
+        m = re.match(r"^([a-z]+)_[0-9a-f]{8}_nohash", clip.path.stem)
+        return m.group(1) if m else None
+    return clip.folder_label
+
+
+def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet, name: str, phrases: list[str],
+                    old_clips: list[Clip], new_clips: list[Clip], other_clips: list[Clip]) -> dict:
+    """Old-class accuracy (before/after), new-intent recall, false accepts of other words."""
+    def predict(s: Student, clips: list[Clip]) -> list[str]:
+        if not clips:
+            return []
+        w = s.frontend.window_samples
+        x = np.stack([centre_on_energy(load_audio(c.path).samples, w) for c in clips])
+        return [s.labels[i] for b in range(0, len(x), 256) for i in s.probs(x[b:b + 256]).argmax(1)]
+
+    said = {norm(p) for p in phrases}
+    old_eval = [(c, truth_label(c, old)) for c in old_clips if norm(word_of(c) or "") not in said]
+    old_eval = [(c, t) for c, t in old_eval if t is not None]
+    out: dict = {"old_clips": len(old_eval), "new_clips": len(new_clips), "other_clips": len(other_clips)}
+    if old_eval:
+        truth = [t for _, t in old_eval]
+        after = predict(student, [c for c, _ in old_eval])
+        # after adding NAME, an old-class clip heard as NAME is simply wrong
+        out["old_accuracy_after"] = float(np.mean([a == t for a, t in zip(after, truth)]))
+        if old_student is not None:
+            before = predict(old_student, [c for c, _ in old_eval])
+            out["old_accuracy_before"] = float(np.mean([b == t for b, t in zip(before, truth)]))
+            out["old_accuracy_change_pts"] = (out["old_accuracy_after"] - out["old_accuracy_before"]) * 100
+        out["old_clips_heard_as_new"] = int(sum(a == name for a in after))
+    if new_clips:
+        got = predict(student, new_clips)
+        out["new_recall"] = float(np.mean([g == name for g in got]))
+    if other_clips:
+        got = predict(student, other_clips)
+        out["false_accepts"] = int(sum(g == name for g in got))
+        out["false_accept_rate"] = out["false_accepts"] / len(other_clips)
+    return out
+
+
+def add_intent(args: argparse.Namespace) -> int:
+    """Run ``training add-intent``; prints a summary and writes ``--json``."""
+    from assistant.teacher import load_teacher
+    from assistant.teacher.weights import cache_root
+
+    from .distill import DistillConfig, train
+    from .export import register
+    from .label import label_clips
+    from .model import count_parameters
+
+    started = time.perf_counter()
+    progress = not args.quiet
+    name = args.name.strip().lower()
+    if not NAME_RE.match(name):
+        raise AssistantError(f"'{args.name}': an intent name is lower-case letters, digits and _ (e.g. lights_on)")
+    phrases = [p.strip() for p in args.phrases if p.strip()] or [name.replace("_", " ")]
+    registry = target_registry(args)
+    parent_dir = registry.path(args.student)
+    old_student = Student(parent_dir)
+    m = old_student.manifest
+    old = student_labelset(m)
+    if name in old.labels:
+        raise AssistantError(f"'{name}' is already one of the student's labels; remove it first "
+                             f"('training remove-intent {name}') or pick another name")
+    new = with_label(old, name, phrases)
+    tts_dir = cache_root() / "tts"
+    data = Path(args.data) if args.data and Path(args.data).is_dir() else None
+    print(f"adding '{name}' ({', '.join(repr(p) for p in phrases)}) to {m.name}/{m.version} -> {registry.root}")
+
+    # 1-2. positives, checked and labelled by the teacher
+    tts, rec = positives(name, phrases, args.voices, Path(args.recordings) if args.recordings else None, tts_dir,
+                         progress)
+    teacher = load_teacher(args.teacher, threads=args.threads)
+    cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
+    labels = label_clips(tts + rec, teacher, new, cache, progress=progress).labels
+    kept = [c for c in tts + rec if str(c.path) in labels and labels[str(c.path)].top == name]
+    dropped = [c for c in tts + rec if c not in kept]
+    heard = {str(c.path): labels[str(c.path)].transcript.get("text", "") for c in dropped if str(c.path) in labels}
+    train_pos = [c for c in kept if c.dataset == "recording" or not heldout_voice(c)]
+    held_pos = [c for c in kept if c.dataset == "tts" and heldout_voice(c)]
+    if not train_pos:
+        raise AssistantError(f"the teacher heard none of the {len(tts) + len(rec)} clips as '{name}' "
+                             f"(it heard e.g. {list(heard.values())[:3]}); try another spelling of the phrase")
+    longest = float(np.median([trim(load_audio(c.path).samples, pad_s=0.0).size for c in kept])) / SAMPLE_RATE
+    if longest > MAX_PHRASE_S:
+        raise AssistantError(f"the phrase lasts {longest:.1f} s; the student handles up to {MAX_PHRASE_S:g} s")
+    window_s = m.frontend.window_seconds  # grows (in 0.25 s steps) only for phrases that do not fit
+    if longest > window_s - 0.15:
+        window_s = float(np.ceil((longest + 0.3) * 4) / 4)
+    window = int(round(window_s * SAMPLE_RATE))
+    print(f"teacher kept {len(kept)} of {len(tts) + len(rec)} clips ({len(dropped)} dropped); "
+          f"median phrase {longest:.2f} s, window {window_s:g} s")
+
+    # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
+    reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress)
+    pos_x = np.stack([centre_on_energy(load_audio(c.path).samples, window) for c in train_pos])
+    pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
+    reps = int(max(1, round(args.pos_weight * len(reh) / len(new.labels) / len(train_pos))))
+    pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
+                     [c.speaker for c in train_pos] * reps)
+    noise = NoiseBank(data / "noise" if data is not None and (data / "noise").is_dir() else None)
+    train_set = concat([reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)])
+
+    # 4. fine-tune from the current weights, one more output
+    key = hashlib.sha1(json.dumps([name, phrases, m.version, str(registry.root), args.voices, args.epochs,
+                                   args.recordings, str(data)]).encode()).hexdigest()[:10]
+    run_dir = Path(args.run_dir) / f"add-{name}-{key}"
+    net = grow_head(load_torch(parent_dir, window_s), old.labels, new.labels)
+    cfg = DistillConfig(epochs=args.epochs, lr=args.lr, threads=args.threads, seed=args.seed, width=net.dims.width)
+    empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
+    model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
+                           stop_after=args.stop_after, init=net)
+    if args.stop_after is not None and len(history) < cfg.epochs:
+        print(f"stopped after {len(history)} of {cfg.epochs} epochs; rerun the same command to resume")
+        return 0
+
+    # 5. export, register (unpromoted), evaluate, promote
+    intent = args.intent or "".join(w.capitalize() for w in name.split("_"))
+    slots = dict(s.split("=", 1) for s in args.slot)
+    entry = {"intent": intent, "slots": slots, "phrases": phrases,
+             "response": args.response or (None if slots else f"OK: {phrases[0]}.")}
+    intents = {**(m.extra.get("intents") or {}), name: entry}
+    provenance = {**(m.extra.get("data") or {}), "added": {
+        "name": name, "phrases": phrases, "synthetic_clips": len(tts), "recordings": len(rec),
+        "kept_by_teacher": len(kept), "dropped_by_teacher": len(dropped), "rehearsal": reh_info,
+        "teacher": teacher.id, "human_labels_used_for_training": False}}
+    manifest = {"labels": list(new.labels), "labelset": new.to_dict(), "frontend": net.fe.to_dict(),
+                "dims": model.dims.to_dict(), "parameters": count_parameters(model), "distill": asdict(cfg),
+                "data": provenance, "intents": intents, "parent": m.version, "added_intent": name, "metrics": {}}
+    rng = np.random.default_rng(0)
+    calib_x = train_set.x[rng.permutation(len(train_set))[:200]]
+    new_dir = register(model, registry, args.student, manifest, calib_x, calib_x, _targets(model, calib_x),
+                       promote=False)
+    student = Student(new_dir)
+    summary: dict = {"name": name, "phrases": phrases, "parent": f"{m.name}/{m.version}",
+                     "model_dir": str(new_dir), "kept": len(kept), "dropped": len(dropped),
+                     "dropped_examples": list(heard.values())[:5], "recordings": len(rec),
+                     "window_seconds": window_s, "rehearsal": reh_info, "epochs": len(history)}
+    summary["heldout_voices"] = evaluate_intent(student, None, old, name, phrases, [], held_pos, [])
+    if args.eval_old or args.eval_new or args.eval_other:
+        summary["evaluation"] = evaluate_intent(
+            student, old_student, old, name, phrases, _eval_clips(args.eval_old),
+            [c for d in args.eval_new for c in find_clips([d])], [c for d in args.eval_other for c in find_clips([d])])
+    written = json.loads((new_dir / "manifest.json").read_text())
+    written["metrics"] = {k: summary[k] for k in ("heldout_voices",) + (("evaluation",) if "evaluation" in summary else ())}
+    (new_dir / "manifest.json").write_text(json.dumps(written, indent=2, default=float))
+    registry.promote(args.student, new_dir.name)
+    summary["seconds"] = time.perf_counter() - started
+    from assistant.measure import machine
+
+    summary["machine"] = machine()
+    _print_summary(summary)
+    if args.json:
+        Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json).write_text(json.dumps(summary, indent=2, default=float))
+        print(f"summary written to {args.json}")
+    return 0
+
+
+def _targets(model, x: np.ndarray) -> np.ndarray:
+    """The fine-tuned float model's own argmax: int8 is kept only if it agrees within 0.5 pt."""
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        return model(torch.from_numpy(x)).argmax(1).numpy()
+
+
+def _print_summary(s: dict) -> None:
+    print(f"\n'{s['name']}' added: {s['model_dir']} (promoted), in {s['seconds']:.0f} s")
+    print(f"  teacher kept {s['kept']} clips, dropped {s['dropped']}"
+          + (f" (heard e.g. {s['dropped_examples'][:3]})" if s["dropped_examples"] else ""))
+    r = s["rehearsal"]
+    print(f"  rehearsal: {r['clips']} clips ({r['teacher_labels_from_cache']} teacher labels from the cache, "
+          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out)")
+    h = s["heldout_voices"]
+    if "new_recall" in h:
+        print(f"  recall on {h['new_clips']} held-out synthetic voices: {h['new_recall']:.1%}")
+    e = s.get("evaluation")
+    if e:
+        if "old_accuracy_after" in e:
+            print(f"  old classes ({e['old_clips']} clips): {e.get('old_accuracy_before', float('nan')):.1%} before, "
+                  f"{e['old_accuracy_after']:.1%} after ({e.get('old_accuracy_change_pts', float('nan')):+.1f} pts)")
+        if "new_recall" in e:
+            print(f"  new intent recall ({e['new_clips']} clips): {e['new_recall']:.1%}")
+        if "false_accepts" in e:
+            print(f"  false accepts on other words: {e['false_accepts']}/{e['other_clips']} ({e['false_accept_rate']:.1%})")
+
+
+def remove_intent(args: argparse.Namespace) -> int:
+    """Drop an added intent: back to the version before it when that is the parent, else a new version
+    without that output."""
+    registry = target_registry(args)
+    cur = registry.path(args.student)
+    m = Manifest.read(cur)
+    name = args.name.strip().lower()
+    if name not in m.labels:
+        raise AssistantError(f"'{name}' is not one of the student's labels ({', '.join(m.labels)})")
+    ls = student_labelset(m)
+    if name not in (m.extra.get("intents") or {}):
+        raise AssistantError(f"'{name}' is one of the student's built-in labels, not an added intent")
+    parent = m.extra.get("parent")
+    if m.extra.get("added_intent") == name and parent and (registry.root / args.student / parent).is_dir():
+        registry.promote(args.student, parent)
+        print(f"removed '{name}': {args.student}/{parent} (the version before it was added) is current again")
+        return 0
+    from .export import register
+    from .model import count_parameters
+
+    import torch
+
+    new = without_label(ls, name)
+    net = load_torch(cur)
+    smaller = shrink_head(net, m.labels, name).eval()
+    dims = smaller.dims
+    intents = {k: v for k, v in (m.extra.get("intents") or {}).items() if k != name}
+    manifest = {**{k: v for k, v in m.extra.items() if k not in ("files", "default_file", "export", "created")},
+                "labels": list(new.labels), "labelset": new.to_dict(), "frontend": net.fe.to_dict(),
+                "dims": dims.to_dict(), "parameters": count_parameters(smaller), "intents": intents,
+                "parent": m.version, "added_intent": None, "removed_intent": name}
+    x = (np.random.default_rng(0).standard_normal((64, net.fe.window_samples)) * 0.05).astype(np.float32)
+    with torch.inference_mode():
+        targets = smaller(torch.from_numpy(x)).argmax(1).numpy()
+    out = register(smaller, registry, args.student, manifest, x, x, targets, promote=True)
+    print(f"removed '{name}': {out} (promoted)")
+    return 0
+
+
+def list_intents(args: argparse.Namespace) -> int:
+    """Print the current student's labels and what each one does."""
+    from assistant.intents import IntentSet
+
+    reg = Registry(args.registry) if args.registry else Registry()
+    d = reg.path(args.student)
+    m = Manifest.read(d)
+    added = m.extra.get("intents") or {}
+    table = IntentSet.load().with_student(added)
+    print(f"{m.name}/{m.version} ({d}); window {m.frontend.window_seconds:g} s")
+    for lab in m.labels:
+        match = table.from_label(lab)
+        what = "-" if match is None else f"{match.intent}{match.slots or ''}"
+        src = f"added: {', '.join(repr(p) for p in added[lab]['phrases'])}" if lab in added else "built-in"
+        print(f"  {lab:12s} {what:32s} {src}")
+    return 0

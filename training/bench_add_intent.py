@@ -1,0 +1,118 @@
+"""``training bench-add-intent``: how well ``add-intent`` learns a word the shipped student never had.
+
+For each word (default: marvin, sheila — real recordings exist in ``../shared/data``), two runs, each in a
+fresh registry seeded with the shipped student:
+
+- **text only**: ``add-intent WORD``;
+- **text + 5 recordings**: plus five real clips of the word from five ``train`` speakers.
+
+Measured on speakers never used for training or enrolment (``calib`` + ``test`` splits): recall on the
+word's real clips; false accepts = clips of other words (the 12 classes and other words) heard as the
+word; the old classes' accuracy before and after on ``gsc_v2_test_dev`` test speakers; wall time.
+Human labels (file names) pick the evaluation and enrolment clips only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+
+from assistant.corpus import Clip, find_clips
+from assistant.errors import AssistantError
+from assistant.measure import machine
+
+from .add_intent import add_intent, word_of
+
+
+def _link(clips: list[Clip], folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for i, c in enumerate(clips):
+        os.symlink(c.path.resolve(), folder / f"{i:04d}-{c.path.parent.name}-{c.path.name}")
+    return folder
+
+
+def word_clips(data: Path, word: str) -> tuple[list[Clip], list[Clip], list[Clip]]:
+    """(enrolment pool from train speakers, the word on held-out speakers, other words on held-out speakers)."""
+    clips = find_clips([data / "gsc_v2_test_dev"]) + find_clips([data / "gsc_v01_sample"])
+    mine = [c for c in clips if word_of(c) == word]
+    held = [c for c in clips if c.split != "train"]
+    enrol = [c for c in mine if c.split == "train"]
+    return enrol, [c for c in mine if c.split != "train"], [c for c in held if word_of(c) not in (word, None)]
+
+
+def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path) -> dict:
+    """One add-intent run in its own registry; its summary."""
+    reg = tmp / ("reg-rec" if recordings else "reg-text")
+    out = tmp / f"{word}-{'rec' if recordings else 'text'}.json"
+    run = argparse.Namespace(
+        name=word, phrases=[word], recordings=str(recordings) if recordings else None, intent=None, slot=[],
+        response=None, voices=args.voices, epochs=args.epochs, lr=args.lr, pos_weight=args.pos_weight, teacher="tiny.en", threads=args.threads,
+        data=args.data, student="speech_commands", registry=str(reg), cache=None, run_dir=str(tmp / "runs"),
+        eval_old=[str(Path(args.data) / "gsc_v2_test_dev")], eval_new=[str(new)], eval_other=[str(other)],
+        seed=0, stop_after=None, json=str(out), quiet=args.quiet)
+    add_intent(run)
+    return json.loads(out.read_text())
+
+
+def bench_add_intent(args: argparse.Namespace) -> int:
+    """Run the benchmark; prints a table, writes JSON + Markdown under ``--report-dir``."""
+    data = Path(args.data)
+    if not (data / "gsc_v2_test_dev").is_dir():
+        raise AssistantError(f"{data}: needs gsc_v2_test_dev/ (the shared real-audio folder)")
+    rows = []
+    for word in [w.strip() for w in args.words.split(",") if w.strip()]:
+        enrol, new_clips, other_clips = word_clips(data, word)
+        if len(enrol) < 5 or not new_clips:
+            raise AssistantError(f"'{word}': needs 5 train-speaker clips and some held-out ones "
+                                 f"(found {len(enrol)} and {len(new_clips)})")
+        rng = np.random.default_rng(0)
+        by_speaker: dict[str, Clip] = {}
+        for i in rng.permutation(len(enrol)):
+            by_speaker.setdefault(enrol[i].speaker, enrol[i])
+        five = list(by_speaker.values())[:5]
+        with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:
+            tmp = Path(t)
+            new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")
+            rec = _link(five, tmp / "enrol")
+            for label, recordings in (("text only", None), ("text + 5 recordings", rec)):
+                s = one_run(args, word, tmp, recordings, new, other)
+                e = s["evaluation"]
+                rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
+                             "dropped": s["dropped"], "recall": e["new_recall"], "new_clips": e["new_clips"],
+                             "new_speakers": len({c.speaker for c in new_clips}),
+                             "false_accepts": e["false_accepts"], "other_clips": e["other_clips"],
+                             "false_accept_rate": e["false_accept_rate"], "old_before": e["old_accuracy_before"],
+                             "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
+                             "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
+                             if recordings else [], "summary": s})
+                r = rows[-1]
+                print(f"{word} / {label}: recall {r['recall']:.1%} ({r['new_clips']} clips), false accepts "
+                      f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s")
+    m = machine()
+    lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {args.epochs} epochs, "
+             f"{args.voices} synthetic voices, threads {args.threads}. Recall on the word's real clips from speakers "
+             "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
+             "gsc_v01_sample); false accepts = other words' clips from those speakers heard as the word; old "
+             "classes = gsc_v2_test_dev `test` speakers (clips of the word excluded).\n",
+             "| word | mode | time | teacher kept/dropped | recall | false accepts | old classes before → after |",
+             "|---|---|---|---|---|---|---|"]
+    for r in rows:
+        lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']} | "
+                     f"{r['recall']:.1%} ({r['new_clips']} clips, {r['new_speakers']} speakers) | "
+                     f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
+                     f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) |")
+    out = {"rows": rows, "machine": m, "epochs": args.epochs, "voices": args.voices}
+    report = Path(args.report_dir)
+    report.mkdir(parents=True, exist_ok=True)
+    (report / "add-intent-bench.md").write_text("\n".join(lines) + "\n")
+    (report / "add-intent-bench.json").write_text(json.dumps(out, indent=2, default=float))
+    print("\n".join(lines[1:]))
+    print(f"report: {report / 'add-intent-bench.md'}")
+    if args.json:
+        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+    return 0
