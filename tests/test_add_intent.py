@@ -155,3 +155,28 @@ def test_label_set_growth_is_pure() -> None:
     q = remap(p, ls.labels, grown.labels)
     assert q.shape == (len(ls.labels), len(grown.labels)) and q[:, grown.labels.index("marvin")].sum() == 0
     assert q[ls.labels.index("_unknown_"), grown.labels.index("_unknown_")] == 1
+
+
+def test_new_intents_from_a_yaml_file(tmp_path: Path) -> None:
+    from training.add_intent import from_yaml
+
+    f = tmp_path / "mine.yaml"
+    f.write_text('language: en\nstudent:\n  "marvin": {intent: Marvin, phrases: ["marvin"], response: "Yes?"}\n'
+                 '  "kitchen_on": {intent: KitchenOn}\n  "yes": {intent: Confirm}\n'
+                 'intents:\n  KitchenOn:\n    data:\n      - sentences: ["kitchen lights on", "turn on [the] kitchen"]\n'
+                 '  Marvin:\n    data:\n      - sentences: ["marvin"]\n  Confirm:\n    data:\n      - sentences: ["(yes|sure)"]\n')
+    got = {r["name"]: r for r in from_yaml(str(f))}
+    assert got["marvin"]["phrases"] == ["marvin"] and got["marvin"]["response"] == "Yes?"
+    assert got["kitchen_on"]["phrases"] == ["kitchen lights on"]  # templates are not phrases to synthesise
+    assert "yes" not in got  # only template sentences: nothing to learn from
+    known = tmp_path / "known.yaml"
+    known.write_text('language: en\nstudent:\n  "yes": {intent: Confirm, phrases: ["yes"]}\nintents:\n  Confirm:\n    data:\n'
+                     '      - sentences: ["yes"]\n')
+    out = subprocess.run([sys.executable, "-m", "training.cli", "add-intent", "--intents-file", str(known),
+                          "--registry", str(tmp_path / "m")], capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0 and "already learnt" in out.stdout, out.stderr
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("student: [\n")
+    out = subprocess.run([sys.executable, "-m", "training.cli", "add-intent", "--intents-file", str(bad)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 2 and "not valid YAML" in out.stderr and "Traceback" not in out.stderr

@@ -26,7 +26,7 @@ import json
 import re
 import shutil
 import time
-from dataclasses import asdict
+from dataclasses import asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -295,6 +295,47 @@ def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet
     return out
 
 
+def from_yaml(path: str) -> list[dict]:
+    """New intents written as data: the ``student:`` entries of a Home Assistant intents YAML that carry
+    ``phrases`` (or whose intent's sentences are plain text), as add-intent requests."""
+    from assistant.intents import IntentSet
+    from assistant.labelset import read_yaml
+
+    data, source = read_yaml(path, "assistant.intents", (), "intents")
+    IntentSet(data, source)  # validates the file (one clear line if it is broken)
+    out = []
+    for label, entry in (data.get("student") or {}).items():
+        phrases = entry.get("phrases")
+        if not phrases:
+            blocks = ((data.get("intents") or {}).get(entry["intent"]) or {}).get("data") or []
+            sentences = [x for b in blocks for x in b.get("sentences", [])]
+            phrases = [x for x in sentences if not re.search(r"[\[\]{}()|<>]", x)]
+        if phrases:
+            out.append({"name": str(label), "phrases": [str(p) for p in phrases], "intent": entry["intent"],
+                        "slots": dict(entry.get("slots") or {}), "response": entry.get("response")})
+    if not out:
+        raise AssistantError(f"{source}: no student entry with 'phrases:' (or plain sentences) to learn")
+    return out
+
+
+def add_intents(args: argparse.Namespace) -> int:
+    """``training add-intent``: one intent from the command line, or every new one in ``--intents-file``."""
+    if not args.intents_file:
+        if not args.name:
+            raise AssistantError("give a NAME and phrases, or --intents-file FILE.yaml")
+        return add_intent(args)
+    known = set(Manifest.read(target_registry(args).path(args.student)).labels)
+    todo = [r for r in from_yaml(args.intents_file) if r["name"] not in known]
+    if not todo:
+        print(f"every student entry of {args.intents_file} is already learnt")
+        return 0
+    for r in todo:
+        one = argparse.Namespace(**{**vars(args), "name": r["name"], "phrases": r["phrases"], "intent": r["intent"],
+                                    "slot": [f"{k}={v}" for k, v in r["slots"].items()], "response": r["response"]})
+        add_intent(one)
+    return 0
+
+
 def add_intent(args: argparse.Namespace) -> int:
     """Run ``training add-intent``; prints a summary and writes ``--json``."""
     from assistant.teacher import load_teacher
@@ -370,6 +411,18 @@ def add_intent(args: argparse.Namespace) -> int:
     if args.stop_after is not None and len(history) < cfg.epochs:
         print(f"stopped after {len(history)} of {cfg.epochs} epochs; rerun the same command to resume")
         return 0
+    # the teacher corrects the student's confusions: rehearsal clips the new student calls NAME although
+    # their teacher label is something else are shown again, more often, for a short second phase
+    hard = hard_negatives(model, reh, new.labels.index(name))
+    if len(hard) and args.hard_epochs > 0:
+        k = int(max(1, round(len(pos) / 2 / len(hard))))
+        extra = DistillSet(new.labels, np.repeat(reh.x[hard], k, 0), np.repeat(reh.soft[hard], k, 0),
+                           ["hard"] * len(hard) * k, [""] * len(hard) * k)
+        cfg2 = replace(cfg, epochs=args.hard_epochs, lr=cfg.lr / 2)
+        model, more = train(concat([train_set, extra]), empty, run_dir / "hard", cfg2, noise, net.fe,
+                            progress=progress, init=model)
+        history = history + more
+    reh_info["hard_negatives"] = int(len(hard))
 
     # 5. export, register (unpromoted), evaluate, promote
     intent = args.intent or "".join(w.capitalize() for w in name.split("_"))
@@ -414,6 +467,17 @@ def add_intent(args: argparse.Namespace) -> int:
     return 0
 
 
+def hard_negatives(model, data: DistillSet, new_index: int, batch: int = 256) -> np.ndarray:
+    """Indices of examples the model calls the new label while the teacher's label is another."""
+    import torch
+
+    model.eval()
+    with torch.inference_mode():
+        pred = np.concatenate([model(torch.from_numpy(data.x[i:i + batch])).argmax(1).numpy()
+                               for i in range(0, len(data), batch)])
+    return np.nonzero((pred == new_index) & (data.soft.argmax(1) != new_index))[0]
+
+
 def _targets(model, x: np.ndarray) -> np.ndarray:
     """The fine-tuned float model's own argmax: int8 is kept only if it agrees within 0.5 pt."""
     import torch
@@ -429,7 +493,8 @@ def _print_summary(s: dict) -> None:
           + (f" (heard e.g. {s['dropped_examples'][:3]})" if s["dropped_examples"] else ""))
     r = s["rehearsal"]
     print(f"  rehearsal: {r['clips']} clips ({r['teacher_labels_from_cache']} teacher labels from the cache, "
-          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out)")
+          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out; "
+          f"{r.get('hard_negatives', 0)} confused with the new phrase shown again)")
     h = s["heldout_voices"]
     if "new_recall" in h:
         print(f"  recall on {h['new_clips']} held-out synthetic voices: {h['new_recall']:.1%}")

@@ -64,6 +64,35 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
     return out
 
 
+def real_command_response(student: Student, intents: IntentSet, clips: list, cfg=None, seed: int = 0) -> dict:
+    """Each real command clip alone in a stream (0.5 s before, 1 s after, faint noise), fed as fast as
+    possible: how many the student answers at once, and the response time from the end of the spoken
+    word (energy bounds) to the answer = (decision's stream time - word end) + that hop's measured compute.
+    Negative: answered before the speaker finished (the student was already sure)."""
+    from .samples import speech_bounds
+
+    rng = np.random.default_rng(seed)
+    times, right, wrong, speakers = [], 0, 0, set()
+    for c in clips:
+        a = load_audio(c.path).samples
+        _, end = speech_bounds(a)
+        pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
+        events = [e for e in Assistant(student, intents, None, cfg).feed_all(np.concatenate([pre, a, post]), CHUNK)
+                  if e.decision.action is Action.ACCEPT]
+        speakers.add(c.speaker)
+        if not events:
+            continue
+        e = events[0]
+        if e.decision.label != c.folder_label:
+            wrong += 1
+            continue
+        right += 1
+        times.append((e.decision.time_s - (8000 + end) / SAMPLE_RATE) * 1000 + e.compute_ms)
+    n = len(clips)
+    return {"clips": n, "speakers": len(speakers), "answered_at_once_right": right / n if n else None,
+            "answered_at_once_wrong": wrong / n if n else None, "response_ms": stats(times)}
+
+
 def bench_assistant(args: argparse.Namespace) -> int:
     """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
     from assistant.teacher import load_teacher
@@ -86,11 +115,18 @@ def bench_assistant(args: argparse.Namespace) -> int:
     folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
     fa = false_accepts(student, intents, folders) if folders else {}
     fa_teacher = false_accepts(student, intents, folders, transcribe=transcribe) if folders and args.with_teacher else {}
+    real = {}
+    if (data / "gsc_v2_test_dev").is_dir():
+        from .corpus import find_clips, select
+        from .samples import COMMANDS
+
+        cmd_clips = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), "test") if c.folder_label in COMMANDS]
+        real = real_command_response(student, intents, cmd_clips)
 
     out = {"student": str(student.dir), "teacher": teacher.id, "session": str(session_dir), "repeats": args.repeats,
            "utterances": rows, "answered_right": right, "utterances_total": len(rows),
            "local_response_ms": stats(local), "deferral_response_ms": stats(deferred), "false_accepts": fa,
-           "false_accepts_with_teacher": fa_teacher,
+           "false_accepts_with_teacher": fa_teacher, "real_commands": real,
            "machine": machine()}
     lines = [f"# Assistant benchmark\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. Student "
              f"`{student.dir}` (1 thread), teacher {teacher.id} (worker thread).\n",
@@ -101,6 +137,14 @@ def bench_assistant(args: argparse.Namespace) -> int:
              f"{out['local_response_ms']['p95']:.0f} ms |" if local else "| local intent | 0 | - | - |",
              f"| deferral: end of speech → answer | {len(deferred)} | {out['deferral_response_ms']['median']:.0f} ms | "
              f"{out['deferral_response_ms']['p95']:.0f} ms |" if deferred else "| deferral | 0 | - | - |"]
+    if real:
+        r = real["response_ms"]
+        lines += [f"\nReal voices: the {real['clips']} command clips of the `test` speakers of `{data / 'gsc_v2_test_dev'}` "
+                  f"({real['speakers']} speakers), each alone in a stream: the student answers "
+                  f"{real['answered_at_once_right']:.1%} at once and right, {real['answered_at_once_wrong']:.1%} at once "
+                  f"and wrong (the rest go to the teacher); end of word → answer median **{r['median']:.0f} ms**, "
+                  f"p95 {r['p95']:.0f} ms (decision's stream time - word end + measured compute; negative = "
+                  "answered before the word's energy ended)."]
     if fa:
         lines += ["\nFalse accepts on audio with no command (no teacher):\n", "| audio | hours | false accepts | per hour |",
                   "|---|---|---|---|"]

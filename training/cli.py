@@ -170,10 +170,10 @@ def cmd_bench_assistant(args: argparse.Namespace) -> int:
 def cmd_add_intent(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
-    from .add_intent import add_intent
+    from .add_intent import add_intents
 
     args.run_dir = args.run_dir or str(cache_root() / "runs")
-    return add_intent(args)
+    return add_intents(args)
 
 
 def cmd_bench_add_intent(args: argparse.Namespace) -> int:
@@ -290,9 +290,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_bench_teacher)
 
     p = sub.add_parser("add-intent", help="teach the student a new phrase (synthetic voices + your recordings)")
-    p.add_argument("name", help="the new label, e.g. marvin or kitchen_lights_on")
+    p.add_argument("name", nargs="?", help="the new label, e.g. marvin or kitchen_lights_on")
     p.add_argument("phrases", nargs="*", help="what people say for it (default: the name)")
     p.add_argument("--recordings", default=None, help="a folder of your recordings of the phrase (assistant record)")
+    p.add_argument("--intents-file", default=None,
+                   help="learn every new student entry of this intents YAML (entries with phrases:)")
     p.add_argument("--intent", default=None, help="intent it triggers (default: from the name), e.g. HassTurnOn")
     p.add_argument("--slot", action="append", default=[], help="slot value for the intent, e.g. name='kitchen lights'")
     p.add_argument("--response", default=None, help="what the assistant answers (intents without a built-in handler)")
@@ -301,6 +303,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--pos-weight", type=float, default=3.0,
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
+    p.add_argument("--hard-epochs", type=int, default=2,
+                   help="epochs of a second phase on clips the new student confuses with the phrase")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
@@ -323,6 +327,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voices", type=int, default=24)
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--pos-weight", type=float, default=3.0)
+    p.add_argument("--hard-epochs", type=int, default=2)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
     p.add_argument("--report-dir", default="reports")
