@@ -31,8 +31,10 @@ def shared_data() -> Path:
 
 @pytest.fixture(scope="session", autouse=True)
 def _isolated_cache(tmp_path_factory: pytest.TempPathFactory) -> None:
-    """Label caches go to a temp dir; converted weights stay in the user cache (converted once)."""
+    """Label caches go to a temp dir; converted weights stay in the user cache (converted once); models and
+    recordings a test makes go to a temp XDG data home, never the user's."""
     os.environ.setdefault("OMP_NUM_THREADS", "2")
+    os.environ["XDG_DATA_HOME"] = str(tmp_path_factory.mktemp("xdg-data"))
 
 
 @pytest.fixture(scope="session")

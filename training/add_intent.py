@@ -324,8 +324,9 @@ def add_intents(args: argparse.Namespace) -> int:
         if not args.name:
             raise AssistantError("give a NAME and phrases, or --intents-file FILE.yaml")
         return add_intent(args)
+    wanted = from_yaml(args.intents_file)  # a broken file fails before anything is written
     known = set(Manifest.read(target_registry(args).path(args.student)).labels)
-    todo = [r for r in from_yaml(args.intents_file) if r["name"] not in known]
+    todo = [r for r in wanted if r["name"] not in known]
     if not todo:
         print(f"every student entry of {args.intents_file} is already learnt")
         return 0
