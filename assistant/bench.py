@@ -225,6 +225,13 @@ def plots(out: dict, folder: Path) -> dict:
     import matplotlib.pyplot as plt
 
     files = {}
+
+    def save(fig, name: str) -> str:
+        fig.tight_layout()
+        fig.savefig(folder / name, dpi=110)
+        plt.close(fig)
+        return name
+
     rows = [r for r in out["student"] if "window_samples_ms" in r]
     if rows:
         fig, ax = plt.subplots(figsize=(7, 4))
@@ -237,10 +244,7 @@ def plots(out: dict, folder: Path) -> dict:
         ax.set_ylabel("runs")
         ax.set_title("Student latency per window")
         ax.legend(fontsize=7)
-        fig.tight_layout()
-        fig.savefig(folder / "bench-student-latency.png", dpi=110)
-        plt.close(fig)
-        files["student_latency"] = "bench-student-latency.png"
+        files["student_latency"] = save(fig, "bench-student-latency.png")
     e2e = out.get("end_to_end", {})
     if e2e.get("stages_per_hop_ms"):
         fig, (a1, a2) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -255,10 +259,7 @@ def plots(out: dict, folder: Path) -> dict:
         a2.set_xlabel("end of speech -> answer (ms)")
         a2.set_title("Response time, real-time session")
         a2.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(folder / "bench-end-to-end.png", dpi=110)
-        plt.close(fig)
-        files["end_to_end"] = "bench-end-to-end.png"
+        files["end_to_end"] = save(fig, "bench-end-to-end.png")
     pts = [(r["name"], r["clip_ms"], r["accuracy"]) for r in out["summary"] if r.get("accuracy") is not None]
     if pts:
         fig, ax = plt.subplots(figsize=(6.5, 4))
@@ -269,10 +270,7 @@ def plots(out: dict, folder: Path) -> dict:
         ax.set_xlabel("ms per clip (median, log scale)")
         ax.set_ylabel("accuracy on the same clips (%)")
         ax.set_title("Student vs teacher vs pocketsphinx")
-        fig.tight_layout()
-        fig.savefig(folder / "bench-accuracy-latency.png", dpi=110)
-        plt.close(fig)
-        files["accuracy_latency"] = "bench-accuracy-latency.png"
+        files["accuracy_latency"] = save(fig, "bench-accuracy-latency.png")
     return files
 
 
@@ -435,14 +433,15 @@ def run_bench(args: argparse.Namespace) -> int:
     out["plots"] = plots(out, report)
     for r in out["student"]:  # raw samples fed the histogram; the JSON keeps the statistics
         r.pop("window_samples_ms", None)
-    (report / "bench.json").write_text(json.dumps(out, indent=2, default=float))
+    figures = json.dumps(out, indent=2, default=float)
+    (report / "bench.json").write_text(figures)
     md = markdown(out)
     (report / "bench.md").write_text(md)
     print(md[md.index("## Student vs teacher"):])
     print(f"report: {report / 'bench.md'}")
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        Path(args.json).write_text(figures)
         print(f"figures written to {args.json}")
     return 0
 

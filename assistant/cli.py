@@ -28,6 +28,13 @@ def _transcriber(args: argparse.Namespace):
     return lambda audio: teacher.transcribe(audio).text
 
 
+def _intents(name_or_path: str, manifest):
+    """The intents file plus the intents the student's manifest carries (added with ``training add-intent``)."""
+    from .intents import IntentSet
+
+    return IntentSet.load(name_or_path).with_student(manifest.extra.get("intents"))
+
+
 def _student(name_or_dir: str | None):
     """The student: a model directory, or a registry name (default: the shipped one)."""
     import os
@@ -41,15 +48,13 @@ def _student(name_or_dir: str | None):
 
 
 def cmd_serve_teacher(args: argparse.Namespace) -> int:
-    from .intents import IntentSet
     from .server import serve
 
     from .registry import Registry
     from .student import Manifest
 
     teacher = _teacher(args)
-    added = Manifest.read(Registry().path()).extra.get("intents")  # intents users added, for deferrals too
-    intents = IntentSet.load(args.intents).with_student(added)
+    intents = _intents(args.intents, Manifest.read(Registry().path()))  # added intents answer deferrals too
     if args.host not in ("127.0.0.1", "localhost", "::1"):
         print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
     print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
@@ -110,11 +115,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .audio import SAMPLE_RATE, load_audio
-    from .intents import IntentSet
     from .loop import Assistant
 
     student = _student(args.student)
-    intents = IntentSet.load(args.intents).with_student(student.manifest.extra.get("intents"))
+    intents = _intents(args.intents, student.manifest)
     transcribe = _transcriber(args)
     from pathlib import Path
 
@@ -166,12 +170,11 @@ def _print_event(ev, prefix: str = "") -> None:
 def _swap_student(bot, model_dir, intents_name: str) -> None:
     """Hand the loop a newly promoted student (and its intents); a broken one is reported and skipped."""
     from .errors import AssistantError
-    from .intents import IntentSet
     from .student import Student
 
     try:
         student = Student(model_dir, threads=1)
-        bot.swap(student, IntentSet.load(intents_name).with_student(student.manifest.extra.get("intents")))
+        bot.swap(student, _intents(intents_name, student.manifest))
     except AssistantError as e:
         print(f"  not switching to {model_dir}: {e}", flush=True)
         return
@@ -186,7 +189,6 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
     import numpy as np
 
-    from .intents import IntentSet
     from .loop import Assistant
     from .mic import Microphone, list_devices
 
@@ -195,7 +197,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
             print(f"{d['index']:3d} {'*' if d['default'] else ' '} {d['name']} ({d['channels']} ch, {d['rate']:.0f} Hz)")
         return 0
     student = _student(args.student)
-    intents = IntentSet.load(args.intents).with_student(student.manifest.extra.get("intents"))
+    intents = _intents(args.intents, student.manifest)
     transcribe = _transcriber(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []

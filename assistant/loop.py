@@ -64,16 +64,12 @@ class Assistant:
                  defer: Callable[[np.ndarray, Event], None] | None = None) -> None:
         """``defer``, when given, receives each deferred segment instead of the loop waiting for the
         teacher (a microphone must keep listening); it answers later through :meth:`resolve`."""
-        self.student, self.intents, self.transcribe, self.defer = student, intents, transcribe, defer
+        self.transcribe, self.defer = transcribe, defer
         self.lock = threading.Lock()  # handlers may run on the loop and on a teacher worker
         self.cfg = cfg or LoopConfig()
         self.home = home or Home()
-        labels = student.labels
-        commands = tuple(l for l in labels if not l.startswith("_"))
-        self.decider = Decider(labels, commands, self.cfg.decision)
-        self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
+        self._use(student, intents)
         self.gate = SpeechGate(self.cfg.gate)
-        self.window = student.frontend.window_samples
         self.hop = int(round(self.cfg.hop_s * SAMPLE_RATE))
         self.ring = RingBuffer(int((MAX_SEGMENT_S + MAX_WINDOW_S) * SAMPLE_RATE))
         self.seg_start: int | None = None
@@ -83,9 +79,11 @@ class Assistant:
         """Set to ``{}`` to record seconds per stage and hop (``assistant bench``); None costs nothing."""
 
     def _lap(self, stage: str, since: float) -> float:
+        """Record the time since ``since`` for ``stage`` (only while profiling: no clock read otherwise)."""
+        if self.profile is None:
+            return since
         now = time.perf_counter()
-        if self.profile is not None:
-            self.profile.setdefault(stage, []).append(now - since)
+        self.profile.setdefault(stage, []).append(now - since)
         return now
 
     def swap(self, student: Student, intents: IntentSet) -> None:
@@ -96,15 +94,13 @@ class Assistant:
                                  f"than the {MAX_WINDOW_S:g} s a running loop supports")
         self._next = (student, intents)
 
-    def _apply_swap(self) -> None:
-        student, intents = self._next  # type: ignore[misc]
-        self._next = None
-        with self.lock:
-            self.student, self.intents = student, intents
-            labels = student.labels
-            self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision)
-            self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
-            self.window = student.frontend.window_samples
+    def _use(self, student: Student, intents: IntentSet) -> None:
+        """Set the student, its intents, and what depends on its labels and window."""
+        self.student, self.intents = student, intents
+        labels = student.labels
+        self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision)
+        self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
+        self.window = student.frontend.window_samples
 
     @property
     def total(self) -> int:
@@ -122,7 +118,9 @@ class Assistant:
             start += take
             t0 = time.perf_counter()
             if self._next is not None and not self.decider.in_segment:
-                self._apply_swap()
+                with self.lock:
+                    self._use(*self._next)
+                self._next = None
             gate_events = self.gate.process(piece)
             t = self._lap("gate", t0)
             self.ring.push(piece)

@@ -7,7 +7,6 @@ Prompts for each take, keeps the speech the gate finds (plus a short margin) and
 from __future__ import annotations
 
 import argparse
-import os
 import time
 from pathlib import Path
 
@@ -21,9 +20,10 @@ MARGIN_S = 0.2
 
 
 def recordings_root() -> Path:
-    """Default home of enrolment recordings: ``$XDG_DATA_HOME/voice-assistant/recordings``."""
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "voice-assistant" / "recordings"
+    """Default home of enrolment recordings."""
+    from .registry import data_home
+
+    return data_home() / "recordings"
 
 
 def take(chunks, timeout_s: float, max_s: float) -> np.ndarray | None:

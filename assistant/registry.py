@@ -21,10 +21,15 @@ _VERSION = re.compile(r"^v(\d+)$")
 PACKAGE_ROOT = Path(__file__).parent / "models"
 
 
-def user_root() -> Path:
-    """Where models a user makes (``training add-intent``) live: ``$XDG_DATA_HOME/voice-assistant/models``."""
+def data_home() -> Path:
+    """The user's data folder for this project: ``$XDG_DATA_HOME/voice-assistant`` (``~/.local/share/...``)."""
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "voice-assistant" / "models"
+    return Path(base) / "voice-assistant"
+
+
+def user_root() -> Path:
+    """Where models a user makes (``training add-intent``) live."""
+    return data_home() / "models"
 
 
 def default_root() -> Path:

@@ -119,10 +119,11 @@ def test_remove_intent_restores_the_old_outputs(added: dict) -> None:
 def test_head_surgery_keeps_the_other_outputs(added: dict) -> None:
     import torch
 
-    from training.add_intent import grow_head, load_torch, shrink_head
+    from training.add_intent import grow_head, shrink_head
+    from training.model import load_dir
 
     v2 = added["reg"] / "speech_commands" / "v2"
-    net = load_torch(v2).eval()
+    net = load_dir(v2).eval()
     labels = Student(v2).labels
     old = tuple(l for l in labels if l != "marvin")
     small = shrink_head(net, labels, "marvin").eval()

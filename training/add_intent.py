@@ -39,7 +39,7 @@ from assistant.registry import PACKAGE_ROOT, Registry, default_root, user_root
 from assistant.student import Manifest, Student
 
 from .augment import NoiseBank
-from .cache import CachedLabel, LabelCache
+from .cache import LabelCache
 from .dataset import UNKNOWN_WORDS, DistillSet, concat, noise_set
 from .samples import COMMANDS
 from .synth import synthesize_cached, trim, voices
@@ -85,54 +85,17 @@ def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.n
 
 
 def grow_head(model, old: tuple[str, ...], new: tuple[str, ...]):
-    """The torch student with its last layer mapped onto ``new`` labels (new rows start small)."""
-    import torch
+    """The torch student with its last layer mapped onto ``new`` labels (new rows start unlikely)."""
+    from .model import with_head
 
-    from .model import Student as Net, StudentDims
-
-    dims = StudentDims(**{**model.dims.to_dict(), "blocks": tuple(model.dims.blocks), "n_classes": len(new)})
-    net = Net(model.fe, dims)
-    state = model.state_dict()
-    last_w, last_b = state["head.4.weight"], state["head.4.bias"]
-    w = torch.randn(len(new), *last_w.shape[1:]) * 0.01
-    b = torch.full((len(new),), float(last_b.min()))  # a new class starts unlikely
-    for i, lab in enumerate(new):
-        if lab in old:
-            w[i], b[i] = last_w[old.index(lab)], last_b[old.index(lab)]
-    state["head.4.weight"], state["head.4.bias"] = w, b
-    net.load_state_dict(state)
-    return net
+    return with_head(model, [old.index(lab) if lab in old else None for lab in new])
 
 
 def shrink_head(model, labels: tuple[str, ...], name: str):
     """The torch student without the output for ``name``; every other output unchanged."""
-    keep = [i for i, lab in enumerate(labels) if lab != name]
-    from .model import Student as Net, StudentDims
+    from .model import with_head
 
-    dims = StudentDims(**{**model.dims.to_dict(), "blocks": tuple(model.dims.blocks), "n_classes": len(keep)})
-    net = Net(model.fe, dims)
-    state = model.state_dict()
-    state["head.4.weight"], state["head.4.bias"] = state["head.4.weight"][keep], state["head.4.bias"][keep]
-    net.load_state_dict(state)
-    return net
-
-
-def load_torch(model_dir: Path, window_seconds: float | None = None):
-    """The torch student of a model directory (from ``weights.safetensors``), optionally with a longer window."""
-    from dataclasses import replace
-
-    from safetensors.torch import load_file
-
-    from .model import Student as Net, StudentDims
-
-    m = Manifest.read(model_dir)
-    fe = m.frontend if window_seconds is None else replace(m.frontend, window_seconds=window_seconds)
-    net = Net(fe, StudentDims.from_dict(m.extra["dims"]))
-    weights = model_dir / "weights.safetensors"
-    if not weights.is_file():
-        raise ModelError(f"{model_dir}: no weights.safetensors to fine-tune from; re-export it with 'training pipeline'")
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()})
-    return net
+    return with_head(model, [i for i, lab in enumerate(labels) if lab != name])
 
 
 def target_registry(args: argparse.Namespace) -> Registry:
@@ -159,20 +122,6 @@ def target_registry(args: argparse.Namespace) -> Registry:
     return reg
 
 
-def cached_labels(clips: list[Clip], cache: LabelCache, teacher_id: str, ls: LabelSet) -> dict[str, CachedLabel]:
-    """Cache hits (path -> label) for clips under one label set; nothing is computed."""
-    out = {}
-    for c in clips:
-        try:
-            sha = load_audio(c.path).sha256
-        except AssistantError:
-            continue
-        hit = cache.get_many({sha}, teacher_id, ls.id).get(sha)
-        if hit is not None:
-            out[str(c.path)] = hit
-    return out
-
-
 def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
               teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool) -> tuple[DistillSet, dict]:
     """Old-class examples with teacher soft labels from the cache (else the old student's outputs)."""
@@ -192,18 +141,21 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
         for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
             if (data / name).is_dir():
                 clips += select(find_clips([data / name]), "train")
-    hits = cached_labels(clips, cache, teacher_id, old)
+    audios = {}  # each clip decoded once: its samples and its hash (the label cache's key)
+    for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
+        try:
+            audios[c] = load_audio(c.path)
+        except AssistantError:
+            continue
+    hits = cache.get_many({a.sha256 for a in audios.values()}, teacher_id, old.id)
     xs, soft, src = [], [], []
     from_cache = from_student = left_out = 0
-    for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
-        hit = hits.get(str(c.path))
+    for c, audio in audios.items():
+        hit = hits.get(audio.sha256)
         if hit is not None and any(p in norm(hit.transcript.get("text", "")) for p in said):
             left_out += 1
             continue
-        try:
-            x = centre_on_energy(load_audio(c.path).samples, window)
-        except AssistantError:
-            continue
+        x = centre_on_energy(audio.samples, window)
         if hit is not None:
             p = hit.probs[None].astype(np.float32)
             from_cache += 1
@@ -264,12 +216,13 @@ def word_of(clip: Clip) -> str | None:
 def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet, name: str, phrases: list[str],
                     old_clips: list[Clip], new_clips: list[Clip], other_clips: list[Clip]) -> dict:
     """Old-class accuracy (before/after), new-intent recall, false accepts of other words."""
+    from .evaluate import student_predictions
+
     def predict(s: Student, clips: list[Clip]) -> list[str]:
-        if not clips:
-            return []
-        w = s.frontend.window_samples
-        x = np.stack([centre_on_energy(load_audio(c.path).samples, w) for c in clips])
-        return [s.labels[i] for b in range(0, len(x), 256) for i in s.probs(x[b:b + 256]).argmax(1)]
+        kept, pred, bad = student_predictions(s, clips)
+        if bad:
+            raise AssistantError(f"{bad[0][0]}: unreadable evaluation clip ({bad[0][1]})")
+        return [s.labels[i] for i in pred]
 
     said = {norm(p) for p in phrases}
     old_eval = [(c, truth_label(c, old)) for c in old_clips if norm(word_of(c) or "") not in said]
@@ -345,7 +298,7 @@ def add_intent(args: argparse.Namespace) -> int:
     from .distill import DistillConfig, train
     from .export import register
     from .label import label_clips
-    from .model import count_parameters
+    from .model import count_parameters, load_dir
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -380,7 +333,8 @@ def add_intent(args: argparse.Namespace) -> int:
     if not train_pos:
         raise AssistantError(f"the teacher heard none of the {len(tts) + len(rec)} clips as '{name}' "
                              f"(it heard e.g. {list(heard.values())[:3]}); try another spelling of the phrase")
-    longest = float(np.median([trim(load_audio(c.path).samples, pad_s=0.0).size for c in kept])) / SAMPLE_RATE
+    samples = {c: load_audio(c.path).samples for c in kept}  # decoded once for length and training
+    longest = float(np.median([trim(a, pad_s=0.0).size for a in samples.values()])) / SAMPLE_RATE
     if longest > MAX_PHRASE_S:
         raise AssistantError(f"the phrase lasts {longest:.1f} s; the student handles up to {MAX_PHRASE_S:g} s")
     window_s = m.frontend.window_seconds  # grows (in 0.25 s steps) only for phrases that do not fit
@@ -392,7 +346,7 @@ def add_intent(args: argparse.Namespace) -> int:
 
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
     reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress)
-    pos_x = np.stack([centre_on_energy(load_audio(c.path).samples, window) for c in train_pos])
+    pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     reps = int(max(1, round(args.pos_weight * len(reh) / len(new.labels) / len(train_pos))))
     pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
@@ -404,7 +358,7 @@ def add_intent(args: argparse.Namespace) -> int:
     key = hashlib.sha1(json.dumps([name, phrases, m.version, str(registry.root), args.voices, args.epochs,
                                    args.recordings, str(data)]).encode()).hexdigest()[:10]
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
-    net = grow_head(load_torch(parent_dir, window_s), old.labels, new.labels)
+    net = grow_head(load_dir(parent_dir, window_s), old.labels, new.labels)
     cfg = DistillConfig(epochs=args.epochs, lr=args.lr, threads=args.threads, seed=args.seed, width=net.dims.width)
     empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
     model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
@@ -414,8 +368,8 @@ def add_intent(args: argparse.Namespace) -> int:
         return 0
     # the teacher corrects the student's confusions: rehearsal clips the new student calls NAME although
     # their teacher label is something else are shown again, more often, for a short second phase
-    hard = hard_negatives(model, reh, new.labels.index(name))
-    if len(hard) and args.hard_epochs > 0:
+    hard = hard_negatives(model, reh, new.labels.index(name)) if args.hard_epochs > 0 else np.zeros(0, int)
+    if len(hard):
         k = int(max(1, round(len(pos) / 2 / len(hard))))
         extra = DistillSet(new.labels, np.repeat(reh.x[hard], k, 0), np.repeat(reh.soft[hard], k, 0),
                            ["hard"] * len(hard) * k, [""] * len(hard) * k)
@@ -528,12 +482,12 @@ def remove_intent(args: argparse.Namespace) -> int:
         print(f"removed '{name}': {args.student}/{parent} (the version before it was added) is current again")
         return 0
     from .export import register
-    from .model import count_parameters
+    from .model import count_parameters, load_dir
 
     import torch
 
     new = without_label(ls, name)
-    net = load_torch(cur)
+    net = load_dir(cur)
     smaller = shrink_head(net, m.labels, name).eval()
     dims = smaller.dims
     intents = {k: v for k, v in (m.extra.get("intents") or {}).items() if k != name}

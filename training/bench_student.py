@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import json
 import tempfile
-import time
 from pathlib import Path
 
 import numpy as np
@@ -25,28 +24,19 @@ from assistant.student import Student
 from .corpus import find_clips, select
 
 
-def _torch_latency(model_dir: Path, manifest, window: int, runs: int) -> dict:
+def _torch_latency(model_dir: Path, window: int, runs: int) -> dict:
     import torch
-    from safetensors.torch import load_file
 
-    from .model import Student as Net, StudentDims
+    from assistant.measure import stats, time_calls
+
+    from .model import load_dir
 
     torch.set_num_threads(1)
-    net = Net(manifest.frontend, StudentDims.from_dict(manifest.extra["dims"]))
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v
-                         for k, v in load_file(str(model_dir / "weights.safetensors")).items()})
-    net.eval()
+    net = load_dir(model_dir).eval()
     x = torch.randn(1, window) * 0.1
-    times = []
     with torch.inference_mode():
-        for _ in range(20):
-            net(x)
-        for _ in range(runs):
-            t0 = time.perf_counter()
-            net(x)
-            times.append((time.perf_counter() - t0) * 1000)
-    return {"p50": float(np.percentile(times, 50)), "p95": float(np.percentile(times, 95)),
-            "p99": float(np.percentile(times, 99))}
+        s = stats(time_calls(lambda: net(x), runs))
+    return {"p50": s["median"], "p95": s["p95"], "p99": s["p99"]}
 
 
 def bench_student(args: argparse.Namespace) -> int:
@@ -96,7 +86,7 @@ def bench_student(args: argparse.Namespace) -> int:
         pred = np.concatenate([sess.run(None, {"audio": xs[i:i + 256]})[0].argmax(1) for i in range(0, len(xs), 256)])
         int8_acc = float(np.mean([label_set.labels[p] == t for p, (_, t) in zip(pred, rows)]))
     if (model_dir / "weights.safetensors").is_file():
-        latency["torch_eager"] = _torch_latency(model_dir, student.manifest, window, args.runs)
+        latency["torch_eager"] = _torch_latency(model_dir, window, args.runs)
     t_ms = [teacher_labels[str(c.path)].seconds * 1000 for c in test if str(c.path) in teacher_labels]
     out = {"model": str(model_dir), "data": f"{data} test speakers", **result, "latency_ms_per_window_1thread": latency,
            "sizes": sizes, "int8_accuracy": int8_acc, "teacher_ms_per_clip_median": float(np.median(t_ms)),

@@ -26,24 +26,21 @@ from assistant.bench_worker import bench_parser, dir_bytes, read_clips, run_work
 from assistant.corpus import find_clips
 from assistant.errors import AssistantError
 from assistant.measure import stats, time_calls
-from assistant.student import MANIFEST, Manifest, Student, file_sha256
+from assistant.student import MANIFEST, Manifest, file_sha256
 
 
 def torch_eager(args: argparse.Namespace) -> dict:
     """Per-window latency and clip accuracy of the student in torch eager mode."""
     import torch
-    from safetensors.torch import load_file
 
-    from .model import Student as Net, StudentDims
+    from .model import load_dir
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
     model_dir = Path(args.model)
     manifest = Manifest.read(model_dir)
-    net = Net(manifest.frontend, StudentDims.from_dict(manifest.extra["dims"]))
+    net = load_dir(model_dir).eval()
     weights = model_dir / "weights.safetensors"
-    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()})
-    net.eval()
     load_s = time.perf_counter() - t0
     window = manifest.frontend.window_samples
     x = torch.from_numpy((np.random.default_rng(0).standard_normal((1, window)) * 0.1).astype(np.float32))
@@ -86,7 +83,6 @@ def int8(args: argparse.Namespace) -> dict:
         m = json.loads((work / MANIFEST).read_text())
         m["files"]["model.int8.onnx"] = file_sha256(work / "model.int8.onnx")
         (work / MANIFEST).write_text(json.dumps(m, indent=2))
-        Student(work, file="model.int8.onnx")  # the runtime accepts it
         res = student(argparse.Namespace(**{**vars(args), "model": str(work), "file": "model.int8.onnx"}))
     return {**res, "quantised_here": True, "calibration": f"{args.calib} ({len(calib)} windows)"}
 

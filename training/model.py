@@ -8,7 +8,8 @@ a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, 
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -158,3 +159,38 @@ def spec_augment(x: torch.Tensor, n_masks: int = 2, max_f: int = 6, max_t: int =
 def count_parameters(model: nn.Module) -> int:
     """Trainable parameters."""
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
+
+
+def load_dir(model_dir: Path, window_seconds: float | None = None) -> Student:
+    """The torch student of a model directory (``weights.safetensors`` + manifest), in float32; optionally
+    with a longer input window (the CNN is convolutional: the weights do not depend on it)."""
+    from safetensors.torch import load_file
+
+    from assistant.errors import ModelError
+    from assistant.student import Manifest
+
+    m = Manifest.read(model_dir)
+    weights = Path(model_dir) / "weights.safetensors"
+    if not weights.is_file():
+        raise ModelError(f"{model_dir}: no weights.safetensors; re-export it with 'training pipeline'")
+    fe = m.frontend if window_seconds is None else replace(m.frontend, window_seconds=window_seconds)
+    net = Student(fe, StudentDims.from_dict(m.extra["dims"]))
+    net.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in load_file(str(weights)).items()})
+    return net
+
+
+def with_head(model: Student, rows: list[int | None]) -> Student:
+    """A copy of ``model`` whose output ``i`` is old output ``rows[i]`` (None: a new output that starts
+    unlikely, with small random weights). Every kept output computes exactly what it did before."""
+    dims = replace(model.dims, n_classes=len(rows))
+    net = Student(model.fe, dims)
+    state = model.state_dict()
+    last_w, last_b = state["head.4.weight"], state["head.4.bias"]
+    w = torch.randn(len(rows), *last_w.shape[1:]) * 0.01
+    b = torch.full((len(rows),), float(last_b.min()))
+    for i, r in enumerate(rows):
+        if r is not None:
+            w[i], b[i] = last_w[r], last_b[r]
+    state["head.4.weight"], state["head.4.bias"] = w, b
+    net.load_state_dict(state)
+    return net
