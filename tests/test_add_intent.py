@@ -19,11 +19,14 @@ import pytest
 
 from assistant.intents import IntentSet
 from assistant.labelset import load_labelset
-from assistant.registry import Registry, Watcher
+from assistant.registry import PACKAGE_ROOT, Registry, Watcher
 from assistant.student import Student
 
 pytestmark = pytest.mark.slow
 
+SHIPPED = Registry(PACKAGE_ROOT).current("speech_commands")
+"""The shipped version: an empty registry is seeded with it, and add-intent makes the next one."""
+ADDED = f"v{int(SHIPPED[1:]) + 1}"
 WINDOWS = (np.random.default_rng(0).standard_normal((8, 16000)) * 0.1).astype(np.float32)
 
 
@@ -56,17 +59,17 @@ def added(tmp_path_factory: pytest.TempPathFactory) -> dict:
 
 
 def test_interrupted_add_intent_leaves_the_previous_version(added: dict) -> None:
-    assert added["after_kill"] == {"current": "v1", "versions": ["v1"]}
+    assert added["after_kill"] == {"current": SHIPPED, "versions": [SHIPPED]}
     assert [h["epoch"] for h in added["history"]] == [1, 2, 3]  # resumed, not restarted nor repeated
 
 
 def test_add_intent_promotes_a_self_describing_version(added: dict) -> None:
     reg = Registry(added["reg"])
-    assert reg.current("speech_commands") == "v2"
+    assert reg.current("speech_commands") == ADDED
     s = Student(reg.path("speech_commands"))
     assert s.labels[-3:] == ("marvin", "_unknown_", "_silence_")
     extra = s.manifest.extra
-    assert extra["parent"] == "v1" and extra["intents"]["marvin"]["response"] == "Marvin here."
+    assert extra["parent"] == SHIPPED and extra["intents"]["marvin"]["response"] == "Marvin here."
     assert extra["labelset"]["labels"]["marvin"] == ["marvin"]
     assert extra["data"]["added"]["human_labels_used_for_training"] is False
     summary = added["summary"]
@@ -81,14 +84,14 @@ def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
     from assistant.loop import Assistant
 
     reg = Registry(added["reg"])
-    v1 = Student(reg.path("speech_commands", "v1"))
-    bot = Assistant(v1, IntentSet.load(), None)
-    reg.promote("speech_commands", "v1")
+    old = Student(reg.path("speech_commands", SHIPPED))
+    bot = Assistant(old, IntentSet.load(), None)
+    reg.promote("speech_commands", SHIPPED)
     watcher = Watcher("speech_commands", added["reg"], every_s=0)
     assert watcher.poll() is None
-    reg.promote("speech_commands", "v2")  # as add-intent does while the assistant runs
+    reg.promote("speech_commands", ADDED)  # as add-intent does while the assistant runs
     new_dir = watcher.poll()
-    assert new_dir == added["reg"] / "speech_commands" / "v2"
+    assert new_dir == added["reg"] / "speech_commands" / ADDED
     _swap_student(bot, new_dir, "home")
     bot.feed(np.zeros(1600, np.float32))  # the swap lands at the next hop outside speech
     assert "marvin" in bot.student.labels and bot.decider.labels == bot.student.labels
@@ -102,18 +105,18 @@ def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
 
 def test_remove_intent_restores_the_old_outputs(added: dict) -> None:
     reg = Registry(added["reg"])
-    reg.promote("speech_commands", "v2")
+    reg.promote("speech_commands", ADDED)
     out = subprocess.run([sys.executable, "-m", "training.cli", "remove-intent", "marvin", "--registry",
                           str(added["reg"])], capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
-    assert reg.current("speech_commands") == "v1"
+    assert reg.current("speech_commands") == SHIPPED
     shipped = Student(Registry().path("speech_commands"))
     np.testing.assert_array_equal(Student(reg.path("speech_commands")).logits(WINDOWS), shipped.logits(WINDOWS))
     again = subprocess.run([sys.executable, "-m", "training.cli", "remove-intent", "marvin", "--registry",
                             str(added["reg"])], capture_output=True, text=True, timeout=120)
     assert again.returncode == 2 and "not one of the student's labels" in again.stderr
     assert "Traceback" not in again.stderr
-    reg.promote("speech_commands", "v2")
+    reg.promote("speech_commands", ADDED)
 
 
 def test_head_surgery_keeps_the_other_outputs(added: dict) -> None:
@@ -122,9 +125,9 @@ def test_head_surgery_keeps_the_other_outputs(added: dict) -> None:
     from training.add_intent import grow_head, shrink_head
     from training.model import load_dir
 
-    v2 = added["reg"] / "speech_commands" / "v2"
-    net = load_dir(v2).eval()
-    labels = Student(v2).labels
+    new_dir = added["reg"] / "speech_commands" / ADDED
+    net = load_dir(new_dir).eval()
+    labels = Student(new_dir).labels
     old = tuple(l for l in labels if l != "marvin")
     small = shrink_head(net, labels, "marvin").eval()
     big = grow_head(small, old, old + ("sheila",)).eval()

@@ -156,10 +156,11 @@ def test_listen_switches_to_a_newly_promoted_student(pulse: dict, tmp_path: Path
     from assistant.registry import PACKAGE_ROOT, Registry
 
     reg = Registry(tmp_path / "models")
-    shutil.copytree(PACKAGE_ROOT / "speech_commands" / "v1", reg.root / "speech_commands" / "v1")
-    shutil.copytree(PACKAGE_ROOT / "speech_commands" / "v1", reg.root / "speech_commands" / "v2")
-    m = reg.root / "speech_commands" / "v2" / "manifest.json"
-    m.write_text(json.dumps({**json.loads(m.read_text()), "version": "v2"}))
+    shipped = Registry(PACKAGE_ROOT).path("speech_commands")
+    for v in ("v1", "v2"):  # two versions of the shipped student
+        shutil.copytree(shipped, reg.root / "speech_commands" / v)
+        m = reg.root / "speech_commands" / v / "manifest.json"
+        m.write_text(json.dumps({**json.loads(m.read_text()), "version": v}))
     reg.promote("speech_commands", "v1")
     proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--no-teacher", "--seconds", "5"],
                             env={**pulse, "ASSISTANT_MODELS": str(reg.root)}, stdout=subprocess.PIPE,

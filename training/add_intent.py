@@ -42,7 +42,7 @@ from .augment import NoiseBank
 from .cache import LabelCache
 from .dataset import UNKNOWN_WORDS, DistillSet, concat, noise_set
 from .samples import COMMANDS
-from .synth import synthesize_cached, trim, voices
+from .synth import synthesize_cached, trim, voice_mix, voices
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_PHRASE_S = 3.0
@@ -175,7 +175,7 @@ def positives(name: str, phrases: list[str], n_voices: int, recordings: Path | N
     """(synthetic, recorded) clips of the new phrases; speaker = voice or ``user``."""
     from tqdm import tqdm
 
-    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=7)
+    vs = voice_mix(n_voices, seed=7)
     jobs = [(p, v) for p in phrases for v in vs]
     tts = [Clip(synthesize_cached(p, v, tts_dir), f"tts:{v.name}", name, "tts")
            for p, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True)]

@@ -27,6 +27,10 @@ class AugmentConfig:
     p_speed: float = 0.4
     speed: tuple[float, float] = (0.88, 1.12)
     p_reverb: float = 0.25
+    p_end: float = 0.3
+    """Chance of moving the word so that it ends ``end_gap_s`` before the window's end, as the stream's
+    window holds it just after the speaker finished (instead of the usual random shift)."""
+    end_gap_s: tuple[float, float] = (0.0, 0.1)
 
 
 def generated_noise(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -87,6 +91,14 @@ def shift(x: np.ndarray, samples: int) -> np.ndarray:
     return out
 
 
+def end_aligned_shift(x: np.ndarray, gap_s: float, threshold_db: float = -25.0) -> int:
+    """The shift that puts the end of ``x``'s loud part ``gap_s`` before its end (never cutting its start)."""
+    from .samples import speech_bounds
+
+    start, end = speech_bounds(x, threshold_db)
+    return max(x.size - int(gap_s * SAMPLE_RATE) - end, -start)
+
+
 def change_speed(x: np.ndarray, factor: float) -> np.ndarray:
     """Play ``factor`` times faster (pitch moves too), keeping the length."""
     y = resample(x, int(SAMPLE_RATE * factor), SAMPLE_RATE)
@@ -115,7 +127,9 @@ def augment(x: np.ndarray, rng: np.random.Generator, noise: NoiseBank, cfg: Augm
     y = x.astype(np.float32, copy=True)
     if cfg.p_speed and rng.random() < cfg.p_speed:
         y = change_speed(y, rng.uniform(*cfg.speed))
-    if cfg.shift_s:
+    if cfg.p_end and rng.random() < cfg.p_end:
+        y = shift(y, end_aligned_shift(y, rng.uniform(*cfg.end_gap_s)))
+    elif cfg.shift_s:
         y = shift(y, int(rng.uniform(-cfg.shift_s, cfg.shift_s) * SAMPLE_RATE))
     if rng.random() < cfg.p_reverb:
         y = reverb(y, rng)

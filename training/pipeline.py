@@ -21,13 +21,13 @@ from assistant.frontend import FrontEnd
 from assistant.labelset import load_labelset
 from assistant.registry import Registry
 
-from .augment import NoiseBank
+from .augment import AugmentConfig, NoiseBank
 from .corpus import Clip, find_clips, select
 from .dataset import UNKNOWN_WORDS, concat, from_labels, noise_set
 from .distill import DistillConfig, train
 from .label import label_clips
 from .samples import COMMANDS
-from .synth import synthesize_cached, voices
+from .synth import synthesize_cached, voice_mix
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int,
     """Synthesise every word in ``n_voices`` voices (cached on disk); speaker = voice."""
     from tqdm import tqdm
 
-    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=seed)
+    vs = voice_mix(n_voices, seed)
     jobs = [(w, v) for w in words for v in vs]
     out = []
     for w, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True):
@@ -111,7 +111,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from .model import count_parameters
 
     manifest = {"labels": list(label_set.labels), "frontend": fe.to_dict(), "dims": model.dims.to_dict(),
-                "parameters": count_parameters(model), "distill": asdict(cfg), "data": provenance,
+                "parameters": count_parameters(model), "distill": asdict(cfg), "augment": asdict(AugmentConfig()),
+                "data": provenance,
                 "metrics": {"val_agreement": max(h["val_agreement"] for h in history) if history else None}}
     from assistant.student import MANIFEST, Student
 

