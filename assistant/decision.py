@@ -25,10 +25,10 @@ class Action(str, Enum):
 class DecisionConfig:
     """Thresholds of the decision."""
 
-    accept: float = 0.97
+    accept: float = 0.99
     """Smoothed probability of a command needed to answer at once (below it, the teacher decides)."""
-    smooth: int = 3
-    """Hops averaged (moving mean of the student's posteriors)."""
+    smooth: int = 4
+    """Hops averaged (moving mean of the student's posteriors; 4 x 50 ms)."""
     min_speech_s: float = 0.15
     """Shorter segments are clicks: IGNORE."""
     max_command_s: float = 1.5

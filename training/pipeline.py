@@ -27,7 +27,7 @@ from .dataset import UNKNOWN_WORDS, concat, from_labels, noise_set
 from .distill import DistillConfig, train
 from .label import label_clips
 from .samples import COMMANDS
-from .synth import synthesize_cached, voice_mix
+from .synth import synthesize_cached, voices
 
 log = logging.getLogger(__name__)
 
@@ -36,7 +36,7 @@ def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int,
     """Synthesise every word in ``n_voices`` voices (cached on disk); speaker = voice."""
     from tqdm import tqdm
 
-    vs = voice_mix(n_voices, seed)
+    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=seed)
     jobs = [(w, v) for w in words for v in vs]
     out = []
     for w, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True):
