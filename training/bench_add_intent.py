@@ -95,7 +95,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                       f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s")
     m = machine()
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {args.epochs} epochs, "
-             f"{args.voices} synthetic voices, threads {args.threads}, {args.hard_epochs} hard-negative epochs. Recall on the word's real clips from speakers "
+             f"{args.voices} synthetic voices, threads {args.threads}, positives weigh {args.pos_weight:g} average classes, {args.hard_epochs} hard-negative epochs. Recall on the word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
              "gsc_v01_sample); false accepts = other words' clips from those speakers heard as the word; old "
              "classes = gsc_v2_test_dev `test` speakers (clips of the word excluded).\n",

@@ -301,7 +301,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per phrase")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--pos-weight", type=float, default=3.0,
+    p.add_argument("--pos-weight", type=float, default=2.0,
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
     p.add_argument("--hard-epochs", type=int, default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
@@ -326,7 +326,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--voices", type=int, default=24)
     p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--pos-weight", type=float, default=3.0)
+    p.add_argument("--pos-weight", type=float, default=2.0)
     p.add_argument("--hard-epochs", type=int, default=0)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--threads", type=int, default=2)
