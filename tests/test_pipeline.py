@@ -53,6 +53,22 @@ def test_augmentations_keep_length_and_range() -> None:
         assert y.shape == x.shape and np.isfinite(y).all() and np.abs(y).max() <= 1.0
 
 
+def test_end_aligned_shift_puts_the_word_at_the_window_end() -> None:
+    from training.augment import AugmentConfig, end_aligned_shift
+    from training.samples import speech_bounds
+
+    x = np.zeros(16000, np.float32)
+    x[4000:9000] = 0.5 * np.sin(np.arange(5000) / 3)  # a "word" from 0.25 to 0.56 s
+    y = shift(x, end_aligned_shift(x, 0.05))
+    start, end = speech_bounds(y, -25.0)
+    assert abs(end - (16000 - 800)) <= 160 and abs((end - start) - 5000) <= 320  # ends 50 ms before the end, whole
+    late = np.zeros(16000, np.float32)
+    late[1000:15900] = 0.5  # a word longer than the room left: never cut at its start
+    assert speech_bounds(shift(late, end_aligned_shift(late, 0.1)), -25.0)[0] == 0
+    always = AugmentConfig(p_end=1.0, p_noise=0.0, p_speed=0.0, p_reverb=0.0, gain_db=(0.0, 0.0))
+    assert speech_bounds(augment(x, np.random.default_rng(1), NoiseBank(None), always), -25.0)[1] >= 16000 - 1600 - 160
+
+
 def test_real_noise_folder(shared_data: Path) -> None:
     bank = NoiseBank(shared_data / "noise")
     assert len(bank.recordings) >= 5
