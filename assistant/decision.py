@@ -7,6 +7,7 @@ boundaries from the speech gate. Tested as plain functions.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
 
@@ -57,8 +58,14 @@ class Decider:
     """Per-segment state machine: at most one ACCEPT/DEFER/IGNORE per speech segment."""
 
     def __init__(self, labels: tuple[str, ...], commands: tuple[str, ...], cfg: DecisionConfig = DecisionConfig(),
-                 silence: str | None = "_silence_") -> None:
+                 silence: str | None = "_silence_", accept_by_label: Mapping[str, float] | None = None) -> None:
+        """``accept_by_label``: a label's own instant-answer bar instead of ``cfg.accept`` (words added
+        with ``training add-intent`` carry one in their manifest)."""
         self.labels, self.cfg = labels, cfg
+        by = dict(accept_by_label or {})
+        if any(not 0 < v <= 1 for v in by.values()):
+            raise ValueError("every per-label accept threshold must be in (0, 1]")
+        self.accept = np.array([by.get(l, cfg.accept) for l in labels])
         self.command_idx = np.array([labels.index(c) for c in commands])
         self.silence_idx = labels.index(silence) if silence in labels else None
         self.history: deque[np.ndarray] = deque(maxlen=cfg.smooth)
@@ -85,7 +92,7 @@ class Decider:
         k = int(self.command_idx[np.argmax(mean[self.command_idx])])
         if mean[k] > self.peak[0]:
             self.peak = (float(mean[k]), self.labels[k])
-        if mean[k] >= self.cfg.accept:
+        if mean[k] >= self.accept[k]:
             self.decided = True
             return Decision(Action.ACCEPT, self.labels[k], float(mean[k]), time_s, "student is confident")
         return None

@@ -100,7 +100,10 @@ class Assistant:
         """Set the student, its intents, and what depends on its labels and window."""
         self.student, self.intents = student, intents
         labels = student.labels
-        self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision)
+        added = student.manifest.extra.get("intents") or {}  # words added by add-intent may carry their own bar
+        accept = {l: float(e["accept"]) for l, e in added.items() if isinstance(e, dict) and e.get("accept")}
+        self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision,
+                               accept_by_label=accept)
         self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
         self.window = student.frontend.window_samples
 

@@ -54,9 +54,24 @@ def test_smoothing_needs_agreeing_windows() -> None:
     assert d.window(0.3, _p(1.0, 0, 0, 0)) is not None
 
 
+def test_a_label_can_carry_its_own_accept_bar() -> None:
+    cfg = DecisionConfig(accept=0.99, smooth=1)
+    shared = Decider(LABELS, ("yes", "no"), cfg)
+    own = Decider(LABELS, ("yes", "no"), cfg, accept_by_label={"no": 0.9})
+    for d in (shared, own):
+        d.start()
+    assert shared.window(0.1, _p(0.0, 0.93, 0.07, 0.0)) is None  # 0.93 < 0.99: the teacher decides
+    got = own.window(0.1, _p(0.0, 0.93, 0.07, 0.0))
+    assert got is not None and got.action is Action.ACCEPT and got.label == "no"
+    own.start()
+    assert own.window(0.1, _p(0.93, 0.0, 0.07, 0.0)) is None  # "yes" keeps the shared bar
+
+
 def test_bad_decision_config() -> None:
     with pytest.raises(ValueError):
         DecisionConfig(accept=1.5)
+    with pytest.raises(ValueError):
+        Decider(LABELS, ("yes", "no"), accept_by_label={"no": 0.0})
 
 
 def test_gate_finds_bursts_for_any_chunking() -> None:

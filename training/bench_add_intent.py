@@ -26,7 +26,7 @@ from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.measure import machine
 
-from .add_intent import add_intent, word_of
+from .add_intent import ADDED_ACCEPT, add_intent, word_of
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -78,7 +78,7 @@ def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | N
     out = tmp / f"{word}-{'rec' if recordings else 'text'}.json"
     run = argparse.Namespace(
         name=word, phrases=[word], recordings=str(recordings) if recordings else None, intent=None, slot=[],
-        response=None, voices=args.voices, epochs=args.epochs, lr=args.lr, pos_weight=args.pos_weight, hard_epochs=args.hard_epochs, teacher="tiny.en", threads=args.threads,
+        response=None, accept=ADDED_ACCEPT, voices=args.voices, epochs=args.epochs, lr=args.lr, pos_weight=args.pos_weight, hard_epochs=args.hard_epochs, teacher="tiny.en", threads=args.threads,
         data=args.data, student="speech_commands", registry=str(reg), cache=None, run_dir=str(tmp / "runs"),
         eval_old=[str(Path(args.data) / "gsc_v2_test_dev")], eval_new=[str(new)], eval_other=[str(other)],
         seed=0, stop_after=None, json=str(out), quiet=args.quiet)

@@ -253,6 +253,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
+    from .add_intent import ADDED_ACCEPT
+
     ap = argparse.ArgumentParser(prog="training", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -298,6 +300,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intent", default=None, help="intent it triggers (default: from the name), e.g. HassTurnOn")
     p.add_argument("--slot", action="append", default=[], help="slot value for the intent, e.g. name='kitchen lights'")
     p.add_argument("--response", default=None, help="what the assistant answers (intents without a built-in handler)")
+    p.add_argument("--accept", type=float, default=ADDED_ACCEPT,
+                   help="smoothed probability at which the student answers the new word at once (else the teacher)")
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per phrase")
     p.add_argument("--epochs", type=int, default=8)
     p.add_argument("--lr", type=float, default=2e-3)
