@@ -26,7 +26,7 @@ from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.measure import machine
 
-from .add_intent import ADDED_ACCEPT, add_intent, word_of
+from .add_intent import add_intent, word_of
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -72,16 +72,29 @@ def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips:
             "instant_false_accept_rate": float(np.mean([n == name for n in neg])) if neg else None}
 
 
+ADD_INTENT_FLAGS = ("voices", "epochs", "pos_weight", "hard_epochs", "lr", "threads", "accept")
+"""Settings the bench passes on to add-intent when given; the rest are add-intent's own defaults."""
+
+
+def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argparse.Namespace:
+    """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on."""
+    from .cli import build_parser
+
+    argv = ["add-intent", word, "--data", str(args.data), *extra]
+    for flag in ADD_INTENT_FLAGS:
+        if getattr(args, flag, None) is not None:
+            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    return build_parser().parse_args(argv + (["--quiet"] if args.quiet else []))
+
+
 def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path) -> dict:
     """One add-intent run in its own registry; its summary."""
     reg = tmp / ("reg-rec" if recordings else "reg-text")
     out = tmp / f"{word}-{'rec' if recordings else 'text'}.json"
-    run = argparse.Namespace(
-        name=word, phrases=[word], recordings=str(recordings) if recordings else None, intent=None, slot=[],
-        response=None, accept=ADDED_ACCEPT, voices=args.voices, epochs=args.epochs, lr=args.lr, pos_weight=args.pos_weight, hard_epochs=args.hard_epochs, teacher="tiny.en", threads=args.threads,
-        data=args.data, student="speech_commands", registry=str(reg), cache=None, run_dir=str(tmp / "runs"),
-        eval_old=[str(Path(args.data) / "gsc_v2_test_dev")], eval_new=[str(new)], eval_other=[str(other)],
-        seed=0, stop_after=None, json=str(out), quiet=args.quiet)
+    run = add_intent_args(args, word, "--registry", str(reg), "--run-dir", str(tmp / "runs"),
+                          "--eval-old", str(Path(args.data) / "gsc_v2_test_dev"), "--eval-new", str(new),
+                          "--eval-other", str(other), "--json", str(out),
+                          *(["--recordings", str(recordings)] if recordings else []))
     add_intent(run)
     return json.loads(out.read_text())
 
@@ -124,8 +137,11 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                       f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
                       f"{r['live']['instant_false_accepts']} other clips answered as the word")
     m = machine()
-    lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {args.epochs} epochs, "
-             f"{args.voices} synthetic voices, threads {args.threads}, positives weigh {args.pos_weight:g} average classes, {args.hard_epochs} hard-negative epochs. Recall on the word's real clips from speakers "
+    used = add_intent_args(args, "word")  # the settings every run had
+    lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
+             f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
+             f"classes, {used.hard_epochs} hard-negative epochs, new word's accept bar {used.accept:g}. Recall on the "
+             "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
              "gsc_v01_sample); false accepts = other words' clips from those speakers heard as the word; old "
              "classes = gsc_v2_test_dev `test` speakers (clips of the word excluded). Live loop: the same clips, "
@@ -141,7 +157,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} |")
-    out = {"rows": rows, "machine": m, "epochs": args.epochs, "voices": args.voices}
+    out = {"rows": rows, "machine": m, "add_intent": {f: getattr(used, f) for f in ADD_INTENT_FLAGS}}
     report = Path(args.report_dir)
     report.mkdir(parents=True, exist_ok=True)
     (report / "add-intent-bench.md").write_text("\n".join(lines) + "\n")

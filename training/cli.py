@@ -328,12 +328,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench-add-intent", help="add-intent on words with real recordings: recall, false accepts")
     p.add_argument("--words", default="marvin,sheila")
     p.add_argument("--data", default="../shared/data")
-    p.add_argument("--voices", type=int, default=24)
-    p.add_argument("--epochs", type=int, default=8)
-    p.add_argument("--pos-weight", type=float, default=2.0)
-    p.add_argument("--hard-epochs", type=int, default=0)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--threads", type=int, default=2)
+    for flag, kind in (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
+                       ("--lr", float), ("--threads", int), ("--accept", float)):
+        p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
