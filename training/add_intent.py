@@ -309,7 +309,7 @@ def add_intent(args: argparse.Namespace) -> int:
     if not NAME_RE.match(name):
         raise AssistantError(f"'{args.name}': an intent name is lower-case letters, digits and _ (e.g. lights_on)")
     phrases = [p.strip() for p in args.phrases if p.strip()] or [name.replace("_", " ")]
-    accept = float(getattr(args, "accept", ADDED_ACCEPT))
+    accept = float(args.accept)
     if not 0 < accept <= 1:
         raise AssistantError(f"--accept {accept:g}: the instant-answer bar is a probability in (0, 1]")
     registry = target_registry(args)

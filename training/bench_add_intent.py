@@ -50,40 +50,36 @@ def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips:
     stream (0.5 s before, 1 s after): how often the word is answered at once by the student, and how
     often another word is answered at once as the word. The rest would go to the teacher."""
     from assistant.audio import load_audio
-    from assistant.decision import Action
     from assistant.intents import IntentSet
-    from assistant.loop import Assistant
-    from assistant.measure import CHUNK
     from assistant.student import Student
+
+    from .bench_assistant import first_accept
 
     student = Student(model_dir, threads=1)
     intents = IntentSet.load().with_student(student.manifest.extra.get("intents"))
-    pad = (np.zeros(8000, np.float32), np.zeros(16000, np.float32))
+    before, after = np.zeros(8000, np.float32), np.zeros(16000, np.float32)
 
-    def first_accept(c: Clip) -> str | None:
-        audio = np.concatenate([pad[0], load_audio(c.path).samples, pad[1]])
-        events = Assistant(student, intents, None).feed_all(audio, CHUNK)
-        return next((e.decision.label for e in events if e.decision.action is Action.ACCEPT), None)
+    def label(c: Clip) -> str | None:
+        e = first_accept(student, intents, load_audio(c.path).samples, before, after)
+        return e.decision.label if e is not None else None
 
-    pos = [first_accept(c) for c in new_clips]
-    neg = [first_accept(c) for c in other_clips]
+    pos = [label(c) for c in new_clips]
+    neg = [label(c) for c in other_clips]
     return {"answered_at_once": float(np.mean([p == name for p in pos])) if pos else None,
             "instant_false_accepts": int(sum(n == name for n in neg)),
             "instant_false_accept_rate": float(np.mean([n == name for n in neg])) if neg else None}
 
 
-ADD_INTENT_FLAGS = ("voices", "epochs", "pos_weight", "hard_epochs", "lr", "threads", "accept")
-"""Settings the bench passes on to add-intent when given; the rest are add-intent's own defaults."""
-
-
 def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argparse.Namespace:
-    """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on."""
-    from .cli import build_parser
+    """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on (the
+    rest are add-intent's own defaults)."""
+    from .cli import PASSED_TO_ADD_INTENT, build_parser
 
     argv = ["add-intent", word, "--data", str(args.data), *extra]
-    for flag in ADD_INTENT_FLAGS:
-        if getattr(args, flag, None) is not None:
-            argv += [f"--{flag.replace('_', '-')}", str(getattr(args, flag))]
+    for flag, _ in PASSED_TO_ADD_INTENT:
+        value = getattr(args, flag[2:].replace("-", "_"))
+        if value is not None:
+            argv += [flag, str(value)]
     return build_parser().parse_args(argv + (["--quiet"] if args.quiet else []))
 
 
@@ -157,7 +153,10 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} |")
-    out = {"rows": rows, "machine": m, "add_intent": {f: getattr(used, f) for f in ADD_INTENT_FLAGS}}
+    from .cli import PASSED_TO_ADD_INTENT
+
+    settings = {f[2:].replace("-", "_"): getattr(used, f[2:].replace("-", "_")) for f, _ in PASSED_TO_ADD_INTENT}
+    out = {"rows": rows, "machine": m, "add_intent": settings}
     report = Path(args.report_dir)
     report.mkdir(parents=True, exist_ok=True)
     (report / "add-intent-bench.md").write_text("\n".join(lines) + "\n")

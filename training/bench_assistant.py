@@ -64,6 +64,14 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
     return out
 
 
+def first_accept(student: Student, intents: IntentSet, audio: np.ndarray, before: np.ndarray, after: np.ndarray,
+                 cfg=None):
+    """``audio`` alone in a stream (``before`` + audio + ``after``) through the assistant's loop, fed as fast
+    as possible: its first ACCEPT event, or None (the student left it to the teacher)."""
+    events = Assistant(student, intents, None, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
+    return next((e for e in events if e.decision.action is Action.ACCEPT), None)
+
+
 def real_command_response(student: Student, intents: IntentSet, clips: list, cfg=None, seed: int = 0) -> dict:
     """Each real command clip alone in a stream (0.5 s before, 1 s after, faint noise), fed as fast as
     possible: how many the student answers at once, and the response time from the end of the spoken
@@ -82,12 +90,10 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
             unsure_end += 1
             continue
         pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
-        events = [e for e in Assistant(student, intents, None, cfg).feed_all(np.concatenate([pre, a, post]), CHUNK)
-                  if e.decision.action is Action.ACCEPT]
+        e = first_accept(student, intents, a, pre, post, cfg)
         speakers.add(c.speaker)
-        if not events:
+        if e is None:
             continue
-        e = events[0]
         if e.decision.label != c.folder_label:
             wrong += 1
             continue

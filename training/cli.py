@@ -251,6 +251,11 @@ def cmd_models(args: argparse.Namespace) -> int:
     return 0
 
 
+PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
+                        ("--lr", float), ("--threads", int), ("--accept", float))
+"""add-intent settings that ``bench-add-intent`` takes and passes on."""
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
     from .add_intent import ADDED_ACCEPT
@@ -328,8 +333,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench-add-intent", help="add-intent on words with real recordings: recall, false accepts")
     p.add_argument("--words", default="marvin,sheila")
     p.add_argument("--data", default="../shared/data")
-    for flag, kind in (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
-                       ("--lr", float), ("--threads", int), ("--accept", float)):
+    for flag, kind in PASSED_TO_ADD_INTENT:
         p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)

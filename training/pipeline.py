@@ -96,7 +96,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
         from_labels(tts[::7], labels, label_set, window, "tts")
     # 4. distil
     cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width)
-    model, history = train(train_set, val_set, run_dir, cfg, noise, fe, progress=progress)
+    aug = AugmentConfig()
+    model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
     calib_x = train_set.x[np.random.default_rng(0).permutation(len(train_set))[:200]]
     provenance = {
@@ -111,7 +112,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from .model import count_parameters
 
     manifest = {"labels": list(label_set.labels), "frontend": fe.to_dict(), "dims": model.dims.to_dict(),
-                "parameters": count_parameters(model), "distill": asdict(cfg), "augment": asdict(AugmentConfig()),
+                "parameters": count_parameters(model), "distill": asdict(cfg), "augment": asdict(aug),
                 "data": provenance,
                 "metrics": {"val_agreement": max(h["val_agreement"] for h in history) if history else None}}
     from assistant.student import MANIFEST, Student
