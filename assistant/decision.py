@@ -26,7 +26,7 @@ class Action(str, Enum):
 class DecisionConfig:
     """Thresholds of the decision."""
 
-    accept: float = 0.99
+    accept: float = 0.999
     """Smoothed probability of a command needed to answer at once (below it, the teacher decides)."""
     smooth: int = 4
     """Hops averaged (moving mean of the student's posteriors; 4 x 50 ms)."""

@@ -45,6 +45,23 @@ def test_training_resumes_where_it_stopped(tmp_path: Path) -> None:
     assert json.loads((tmp_path / "a" / "config.json").read_text())["parameters"] > 0
 
 
+def test_a_run_is_not_resumed_with_other_settings(tmp_path: Path) -> None:
+    """A run directory started with 3 epochs refuses 4 (one clear error), keeping its checkpoint and config."""
+    from dataclasses import replace
+
+    from assistant.errors import AssistantError
+
+    data = _toy_set(12)
+    cfg = DistillConfig(epochs=3, batch_size=8, width=8, threads=1)
+    train(data, data, tmp_path, cfg, NoiseBank(None), FrontEnd(), progress=False, stop_after=1)
+    before = (tmp_path / "config.json").read_text()
+    with pytest.raises(AssistantError, match=r"other settings \(distill.epochs\).*new run directory"):
+        train(data, data, tmp_path, replace(cfg, epochs=4), NoiseBank(None), FrontEnd(), progress=False)
+    assert (tmp_path / "config.json").read_text() == before
+    _, history = train(data, data, tmp_path, replace(cfg, threads=2), NoiseBank(None), FrontEnd(), progress=False)
+    assert len(history) == 3  # another thread count resumes
+
+
 def test_augmentations_keep_length_and_range() -> None:
     rng = np.random.default_rng(0)
     x = (0.5 * np.sin(np.arange(16000) / 5)).astype(np.float32)
@@ -67,6 +84,18 @@ def test_end_aligned_shift_puts_the_word_at_the_window_end() -> None:
     assert speech_bounds(shift(late, end_aligned_shift(late, 0.1)), -25.0)[0] == 0
     always = AugmentConfig(p_end=1.0, p_noise=0.0, p_speed=0.0, p_reverb=0.0, gain_db=(0.0, 0.0))
     assert speech_bounds(augment(x, np.random.default_rng(1), NoiseBank(None), always), -25.0)[1] >= 16000 - 1600 - 160
+
+
+def test_band_limit_removes_only_what_lies_above_the_cutoff() -> None:
+    from training.augment import AugmentConfig, band_limit
+
+    t = np.arange(16000) / 16000
+    low, high = np.sin(2 * np.pi * 1000 * t), np.sin(2 * np.pi * 5000 * t)
+    y = band_limit((0.4 * (low + high)).astype(np.float32), 4000.0)
+    assert y.shape == (16000,) and np.allclose(y, 0.4 * low, atol=1e-4)
+    always = AugmentConfig(p_band=1.0, p_noise=0.0, p_speed=0.0, p_reverb=0.0, shift_s=0.0, gain_db=(0.0, 0.0))
+    above = (0.4 * np.sin(2 * np.pi * 7000 * t)).astype(np.float32)  # above every cutoff drawn (3.4-6 kHz)
+    assert np.abs(augment(above, np.random.default_rng(0), NoiseBank(None), always)).max() < 1e-3
 
 
 def test_real_noise_folder(shared_data: Path) -> None:

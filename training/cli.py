@@ -356,7 +356,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=60)
+    p.add_argument("--epochs", type=int, default=100)
     p.add_argument("--width", type=int, default=16)
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
     p.add_argument("--seed", type=int, default=0)
