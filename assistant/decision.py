@@ -28,6 +28,9 @@ class DecisionConfig:
 
     accept: float = 0.999
     """Smoothed probability of a command needed to answer at once (below it, the teacher decides)."""
+    ignore: float = 0.99
+    """Mean probability of ``_silence_`` over a segment at which it is noise: IGNORE (not sent to the
+    teacher, which tends to hear "Okay." in noise)."""
     smooth: int = 4
     """Hops averaged (moving mean of the student's posteriors; 4 x 50 ms)."""
     min_speech_s: float = 0.15
@@ -38,8 +41,8 @@ class DecisionConfig:
     """No instant answer once the speech has gone on longer than this (a longer query is under way)."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.accept <= 1 or self.smooth < 1 or self.min_speech_s < 0 or self.max_command_s <= 0:
-            raise ValueError("accept in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0")
+        if not 0 < self.accept <= 1 or not 0 < self.ignore <= 1 or self.smooth < 1 or self.min_speech_s < 0 or self.max_command_s <= 0:
+            raise ValueError("accept and ignore in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0")
 
 
 @dataclass(frozen=True)
@@ -107,6 +110,6 @@ class Decider:
             return Decision(Action.IGNORE, None, 0.0, time_s, "too short to be speech")
         if duration_s > self.cfg.max_command_s:
             return Decision(Action.DEFER, None, self.peak[0], time_s, "longer than a command")
-        if silence_prob >= self.cfg.accept:
+        if silence_prob >= self.cfg.ignore:
             return Decision(Action.IGNORE, None, silence_prob, time_s, "student hears no speech")
         return Decision(Action.DEFER, self.peak[1], self.peak[0], time_s, "student is unsure")

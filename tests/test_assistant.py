@@ -32,7 +32,7 @@ def _p(*probs: float) -> np.ndarray:
     ([], 0.05, 0.0, Action.IGNORE, None),                                   # a click
 ])
 def test_decisions(windows, duration, silence, expected, label) -> None:
-    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, smooth=2))
+    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, ignore=0.85, smooth=2))
     d.start()
     got = [x for i, w in enumerate(windows) if (x := d.window(0.1 * i, w)) is not None]
     end = d.end(1.0, duration, silence)
@@ -42,6 +42,16 @@ def test_decisions(windows, duration, silence, expected, label) -> None:
         assert decision.label == label and end is None  # one decision per segment
     elif expected is Action.DEFER and duration <= 1.5 and label:
         assert decision.label == label
+
+
+def test_the_noise_bar_does_not_move_with_the_answer_bar() -> None:
+    """A stricter instant-answer bar must not send more noise to the teacher."""
+    for accept in (0.9, 0.999):
+        d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=accept, ignore=0.95))
+        d.start()
+        assert d.end(1.0, 0.6, 0.97).action is Action.IGNORE
+        d.start()
+        assert d.end(1.0, 0.6, 0.93).action is Action.DEFER
 
 
 def test_smoothing_needs_agreeing_windows() -> None:
