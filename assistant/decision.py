@@ -41,7 +41,8 @@ class DecisionConfig:
     """No instant answer once the speech has gone on longer than this (a longer query is under way)."""
 
     def __post_init__(self) -> None:
-        if not 0 < self.accept <= 1 or not 0 < self.ignore <= 1 or self.smooth < 1 or self.min_speech_s < 0 or self.max_command_s <= 0:
+        if (not 0 < self.accept <= 1 or not 0 < self.ignore <= 1 or self.smooth < 1 or self.min_speech_s < 0
+                or self.max_command_s <= 0):
             raise ValueError("accept and ignore in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0")
 
 

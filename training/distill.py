@@ -114,7 +114,11 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     history: list[dict] = []
     start_epoch, best = 0, -1.0
+    config = json.loads(json.dumps({"distill": asdict(cfg), "augment": asdict(aug), "frontend": fe.to_dict(),
+                                    "dims": dims.to_dict(), "parameters": count_parameters(model),
+                                    "train_examples": len(train_set), "train_sources": train_set.counts()}))
     if ckpt_path.is_file():
+        check_resumable(run_dir, config)  # before any state is read: other dims would fail obscurely
         state = torch.load(ckpt_path, weights_only=False)
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
@@ -122,11 +126,6 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
-    config = json.loads(json.dumps({"distill": asdict(cfg), "augment": asdict(aug), "frontend": fe.to_dict(),
-                                    "dims": dims.to_dict(), "parameters": count_parameters(model),
-                                    "train_examples": len(train_set), "train_sources": train_set.counts()}))
-    if ckpt_path.is_file():
-        check_resumable(run_dir, config)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     soft = torch.from_numpy(train_set.soft)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="distilling", unit="epoch", disable=not progress,
