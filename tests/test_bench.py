@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from assistant import virtualmic
+from assistant.registry import PACKAGE_ROOT, Registry
 
 from .conftest import COMMANDS, ROOT
 
@@ -73,7 +74,7 @@ def test_bench_startup_on_a_virtual_microphone(bench: tuple[Path, dict]) -> None
 
 def test_small_device_profile_pins_one_core() -> None:
     p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model",
-                        str(ROOT / "assistant/models/speech_commands/v1"), "--window-runs", "5", "--profile", "small"],
+                        str(Registry(PACKAGE_ROOT).path("speech_commands")), "--window-runs", "5", "--profile", "small"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
     prof = json.loads(p.stdout)["profile"]
