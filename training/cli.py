@@ -308,7 +308,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", type=float, default=ADDED_ACCEPT,
                    help="smoothed probability at which the student answers the new word at once (else the teacher)")
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per phrase")
-    p.add_argument("--epochs", type=int, default=8)
+    p.add_argument("--epochs", type=int, default=12)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--pos-weight", type=float, default=2.0,
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
