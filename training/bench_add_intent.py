@@ -70,16 +70,22 @@ def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips:
             "instant_false_accept_rate": float(np.mean([n == name for n in neg])) if neg else None}
 
 
+def passed_settings(args: argparse.Namespace) -> dict:
+    """The add-intent settings (``cli.PASSED_TO_ADD_INTENT``) in ``args``, by attribute name."""
+    from .cli import PASSED_TO_ADD_INTENT
+
+    return {(dest := flag[2:].replace("-", "_")): getattr(args, dest) for flag, _ in PASSED_TO_ADD_INTENT}
+
+
 def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argparse.Namespace:
     """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on (the
     rest are add-intent's own defaults)."""
-    from .cli import PASSED_TO_ADD_INTENT, build_parser
+    from .cli import build_parser
 
     argv = ["add-intent", word, "--data", str(args.data), *extra]
-    for flag, _ in PASSED_TO_ADD_INTENT:
-        value = getattr(args, flag[2:].replace("-", "_"))
+    for flag, value in passed_settings(args).items():
         if value is not None:
-            argv += [flag, str(value)]
+            argv += [f"--{flag.replace('_', '-')}", str(value)]
     return build_parser().parse_args(argv + (["--quiet"] if args.quiet else []))
 
 
@@ -153,10 +159,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} |")
-    from .cli import PASSED_TO_ADD_INTENT
-
-    settings = {f[2:].replace("-", "_"): getattr(used, f[2:].replace("-", "_")) for f, _ in PASSED_TO_ADD_INTENT}
-    out = {"rows": rows, "machine": m, "add_intent": settings}
+    out = {"rows": rows, "machine": m, "add_intent": passed_settings(used)}
     report = Path(args.report_dir)
     report.mkdir(parents=True, exist_ok=True)
     (report / "add-intent-bench.md").write_text("\n".join(lines) + "\n")

@@ -259,6 +259,7 @@ PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", f
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
     from .add_intent import ADDED_ACCEPT
+    from .distill import DistillConfig
 
     ap = argparse.ArgumentParser(prog="training", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
@@ -356,8 +357,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=100)
-    p.add_argument("--width", type=int, default=16)
+    p.add_argument("--epochs", type=int, default=DistillConfig.epochs)
+    p.add_argument("--width", type=int, default=DistillConfig.width)
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default="runs/student")

@@ -75,15 +75,18 @@ def check_resumable(run_dir: Path, config: dict) -> None:
     path = run_dir / "config.json"
     if not path.is_file():
         return
-    old = json.loads(path.read_text())
-    drop = ("threads",)
-    diff = sorted(f"{part}.{k}" for part in ("distill", "augment", "frontend", "dims")
-                  for k in set(old.get(part, {})) | set(config[part]) if k not in drop
-                  and old.get(part, {}).get(k) != config[part].get(k))
-    diff += [k for k in ("train_examples", "train_sources") if old.get(k) != config[k]]
+
+    def flat(c: dict) -> dict:
+        c = json.loads(json.dumps(c))  # tuples as JSON has them: lists
+        return {**{f"{part}.{k}": v for part in ("distill", "augment", "frontend", "dims")
+                   for k, v in c.get(part, {}).items() if k != "threads"},
+                "train_examples": c.get("train_examples"), "train_sources": c.get("train_sources")}
+
+    old, new = flat(json.loads(path.read_text())), flat(config)
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
     if diff:
         raise AssistantError(f"{run_dir} holds a run started with other settings ({', '.join(diff[:6])}); "
-                            "resume it with the same settings, or give a new run directory")
+                             "resume it with the same settings, or give a new run directory")
 
 
 def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: DistillConfig, noise: NoiseBank,
@@ -114,9 +117,9 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     history: list[dict] = []
     start_epoch, best = 0, -1.0
-    config = json.loads(json.dumps({"distill": asdict(cfg), "augment": asdict(aug), "frontend": fe.to_dict(),
-                                    "dims": dims.to_dict(), "parameters": count_parameters(model),
-                                    "train_examples": len(train_set), "train_sources": train_set.counts()}))
+    config = {"distill": asdict(cfg), "augment": asdict(aug), "frontend": fe.to_dict(), "dims": dims.to_dict(),
+              "parameters": count_parameters(model), "train_examples": len(train_set),
+              "train_sources": train_set.counts()}
     if ckpt_path.is_file():
         check_resumable(run_dir, config)  # before any state is read: other dims would fail obscurely
         state = torch.load(ckpt_path, weights_only=False)
