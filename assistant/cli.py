@@ -25,7 +25,7 @@ def _transcriber(args: argparse.Namespace):
 
         return RemoteTeacher(args.teacher_url, args.teacher_timeout).transcribe
     teacher = _teacher(args)
-    return lambda audio: teacher.transcribe(audio).text
+    return lambda audio: teacher.hear(audio).text
 
 
 def _intents(name_or_path: str, manifest):

@@ -2,7 +2,8 @@
 
 Frames are 10 ms. A frame is speech when its level is ``open_db`` above the tracked noise floor and
 above ``min_level_db``; a segment opens on the first speech frame and closes ``hangover_s`` after
-the last one.
+the last one. Optionally a ``pause`` event marks the moment an open segment has been quiet for
+``pause_frames`` frames (the end of a word, long before the hangover closes the segment).
 """
 
 from __future__ import annotations
@@ -29,7 +30,7 @@ class GateConfig:
 
 @dataclass(frozen=True)
 class GateEvent:
-    """A segment boundary: ``kind`` is ``start`` or ``end``; ``sample`` is its position in the stream."""
+    """A segment boundary: ``kind`` is ``start``, ``pause`` or ``end``; ``sample`` is its position in the stream."""
 
     kind: str
     sample: int
@@ -38,8 +39,10 @@ class GateEvent:
 class SpeechGate:
     """Feed audio in any chunk size; get segment start/end events (identical for any chunking)."""
 
-    def __init__(self, cfg: GateConfig = GateConfig()) -> None:
+    def __init__(self, cfg: GateConfig = GateConfig(), pause_frames: int = 0) -> None:
+        """``pause_frames`` > 0: also report ``pause`` events after that many quiet frames."""
         self.cfg = cfg
+        self.pause_frames = pause_frames
         self.floor_db = -90.0
         self.active = False
         self.silent_frames = 0
@@ -72,6 +75,8 @@ class SpeechGate:
                     events.append(GateEvent("start", frame_start))
             elif self.active:
                 self.silent_frames += 1
+                if self.silent_frames == self.pause_frames < hang:
+                    events.append(GateEvent("pause", self.total))
                 if self.silent_frames >= hang:
                     self.active = False
                     events.append(GateEvent("end", self.total))

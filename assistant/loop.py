@@ -14,7 +14,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .decision import Action, Decider, Decision, DecisionConfig
 from .errors import AssistantError
-from .gate import GateConfig, SpeechGate
+from .gate import FRAME, GateConfig, SpeechGate
 from .handlers import Home, answer
 from .intents import IntentMatch, IntentSet
 from .stream import RingBuffer
@@ -71,7 +71,8 @@ class Assistant:
         self.cfg = cfg or LoopConfig()
         self.home = home or Home()
         self._use(student, intents)
-        self.gate = SpeechGate(self.cfg.gate)
+        self.pause_frames = int(round(self.cfg.decision.min_pause_s * SAMPLE_RATE / FRAME))
+        self.gate = SpeechGate(self.cfg.gate, self.pause_frames)
         self.hop = int(round(self.cfg.hop_s * SAMPLE_RATE))
         self.ring = RingBuffer(int((MAX_SEGMENT_S + MAX_WINDOW_S) * SAMPLE_RATE))
         self.seg_start: int | None = None
@@ -135,6 +136,10 @@ class Assistant:
                     self.seg_start = ev.sample
                     self.silence_probs = []
                     self.decider.start()
+                elif ev.kind == "pause":
+                    speech_s = (ev.sample - self.pause_frames * FRAME - (self.seg_start or 0)) / SAMPLE_RATE
+                    if (d := self.decider.pause(ev.sample / SAMPLE_RATE, speech_s)) is not None:
+                        events.append(self._local(d, t0))
                 else:
                     events += self._end_segment(ev.sample, t0)
             if self.decider.in_segment and self.total - (self.seg_start or 0) >= MAX_SEGMENT_S * SAMPLE_RATE:
@@ -147,16 +152,23 @@ class Assistant:
                 t = self._lap("student", t)
                 if self.silence_idx is not None:
                     self.silence_probs.append(float(probs[self.silence_idx]))
-                d = self.decider.window(self.total / SAMPLE_RATE, probs, (self.total - (self.seg_start or 0)) / SAMPLE_RATE)
+                paused = self.gate.silent_frames >= self.pause_frames
+                d = self.decider.window(self.total / SAMPLE_RATE, probs, (self.total - (self.seg_start or 0)) / SAMPLE_RATE,
+                                        paused)
                 t = self._lap("decision", t)
                 if d is not None:
-                    match = self.intents.from_label(d.label) if d.label else None
-                    with self.lock:
-                        reply = answer(match, self.home)
-                    self._lap("handler", t)
-                    events.append(Event(d, (self._seg_time(), None), match, reply,
-                                        compute_ms=(time.perf_counter() - t0) * 1000, answered_by="student"))
+                    events.append(self._local(d, t0, t))
         return events
+
+    def _local(self, d: Decision, t0: float, t: float | None = None) -> Event:
+        """The student's instant answer to ``d``."""
+        match = self.intents.from_label(d.label) if d.label else None
+        with self.lock:
+            reply = answer(match, self.home)
+        if t is not None:
+            self._lap("handler", t)
+        return Event(d, (self._seg_time(), None), match, reply, compute_ms=(time.perf_counter() - t0) * 1000,
+                     answered_by="student")
 
     def feed_all(self, audio: np.ndarray, chunk: int = SAMPLE_RATE // 50) -> list[Event]:
         """A whole recording in ``chunk``-sample pieces (20 ms, as a microphone), then :meth:`flush`."""
@@ -204,6 +216,9 @@ class Assistant:
         except AssistantError as e:
             return replace(event, answer=f"The teacher could not answer ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
+        if not text.strip():  # the teacher heard no speech (e.g. noise it checked with Teacher.hear): stay quiet
+            return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason="teacher hears no speech"),
+                           transcript=text, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         match = self.intents.from_text(text)
         with self.lock:
             reply = answer(match, self.home)

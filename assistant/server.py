@@ -2,7 +2,7 @@
 
 ``POST /v1/audio/transcriptions`` is OpenAI-compatible (multipart ``file``, optional ``model`` and
 ``response_format`` = json | text | verbose_json); ``POST /v1/intent`` adds the hassil intent;
-``GET /health``. Requests are limited in size and duration; the server binds to loopback by default.
+``GET /health``. Both POSTs return an empty transcript for noise (:meth:`Teacher.hear`). Requests are limited in size and duration; the server binds to loopback by default.
 fastapi/uvicorn are imported only here (this module is loaded only by ``serve-teacher``). No
 ``from __future__ import annotations``: FastAPI reads the endpoint annotations at run time.
 """
@@ -40,7 +40,7 @@ def create_app(teacher: Teacher, intents: IntentSet, max_bytes: int = MAX_BYTES_
 
     def transcribe(audio):
         with lock:
-            return teacher.transcribe(audio.samples)
+            return teacher.hear(audio.samples)  # noise Whisper would hear as "Okay." comes back empty
 
     @app.get("/health")
     def health() -> dict:
@@ -55,7 +55,7 @@ def create_app(teacher: Teacher, intents: IntentSet, max_bytes: int = MAX_BYTES_
             return PlainTextResponse(t.text)
         if response_format == "verbose_json":
             return {"text": t.text, "duration": audio.seconds, "language": "en",
-                    "no_speech_prob": t.no_speech_prob, "processing_seconds": t.seconds}
+                    "no_speech_prob": t.no_speech_prob, "noise_prob": t.noise_prob, "processing_seconds": t.seconds}
         return {"text": t.text}
 
     @app.post("/v1/intent")

@@ -54,6 +54,32 @@ def test_the_noise_bar_does_not_move_with_the_answer_bar() -> None:
         assert d.end(1.0, 0.6, 0.93).action is Action.DEFER
 
 
+def test_a_confident_command_can_wait_for_the_speaker_to_pause() -> None:
+    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, smooth=1, min_pause_s=0.05))
+    d.start()
+    assert d.window(0.3, _p(0.9, 0.05, 0.03, 0.02), 0.3, paused=False) is None  # sure, but still talking
+    got = d.pause(0.4, 0.35)
+    assert got.action is Action.ACCEPT and got.label == "yes" and got.time_s == 0.4
+    assert d.end(1.0, 0.6) is None  # one decision per segment
+    d.start()
+    assert d.window(0.3, _p(0.9, 0.05, 0.03, 0.02), 0.3, paused=True).action is Action.ACCEPT  # already quiet
+    d.start()
+    d.window(0.3, _p(0.9, 0.05, 0.03, 0.02), 0.3, paused=False)
+    assert d.pause(1.4, 1.3) is None  # a sentence that began like a command: no instant answer
+    assert d.end(2.0, 1.6).action is Action.DEFER
+
+
+def test_the_gate_reports_a_pause_before_it_closes() -> None:
+    rng = np.random.default_rng(0)
+    quiet = (rng.standard_normal(8000) * 1e-4).astype(np.float32)
+    loud = (rng.standard_normal(4800) * 0.1).astype(np.float32)
+    events = SpeechGate(pause_frames=5).process(np.concatenate([quiet, loud, quiet]))
+    kinds = [(e.kind, e.sample) for e in events]
+    assert [k for k, _ in kinds] == ["start", "pause", "end"]
+    assert kinds[1][1] == 8000 + 4800 + 5 * 160
+    assert [e.kind for e in SpeechGate().process(np.concatenate([quiet, loud, quiet]))] == ["start", "end"]
+
+
 def test_smoothing_needs_agreeing_windows() -> None:
     d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.8, smooth=2))
     d.start()
@@ -139,20 +165,23 @@ def _session() -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _run(audio: np.ndarray, chunk: int, transcribe=None):
+def _run(audio: np.ndarray, chunk: int, transcribe=None, cfg=None):
     from assistant.loop import Assistant
     from assistant.registry import Registry
     from assistant.student import Student
 
-    bot = Assistant(Student(Registry().path()), IntentSet.load(), transcribe)
+    bot = Assistant(Student(Registry().path()), IntentSet.load(), transcribe, cfg)
     return bot.feed_all(audio, chunk)
 
 
 def test_streaming_decisions_equal_whole_file_decisions() -> None:
     audio = _session()
-    runs = [[(e.decision.action, e.decision.label, e.decision.time_s, e.answer) for e in _run(audio, c)]
-            for c in (160, 320, 1234, audio.size)]
-    assert all(r == runs[0] for r in runs)
+    from assistant.loop import LoopConfig
+
+    for cfg in (None, LoopConfig(decision=DecisionConfig(min_pause_s=0.05))):
+        runs = [[(e.decision.action, e.decision.label, e.decision.time_s, e.answer) for e in _run(audio, c, cfg=cfg)]
+                for c in (160, 320, 1234, audio.size)]
+        assert runs[0] and all(r == runs[0] for r in runs)
 
 
 def test_session_answers_commands_and_defers_the_rest() -> None:
@@ -168,6 +197,13 @@ def test_session_answers_commands_and_defers_the_rest() -> None:
     assert events[0].answer == "Yes noted." and events[-1].answer == "Stopped."
     deferred = [e for e in events if e.decision.action is Action.DEFER][0]
     assert deferred.answer == "Turned on the kitchen lights." and heard and heard[0] > 8000
+
+
+def test_a_teacher_that_hears_no_speech_leaves_the_segment_unanswered() -> None:
+    events = _run(_session(), 320, lambda audio: "")  # Teacher.hear's answer for noise
+    quiet = [e for e in events if e.answered_by == "teacher"]
+    assert quiet and all(e.decision.action is Action.IGNORE and e.answer is None for e in quiet)
+    assert quiet[0].decision.reason == "teacher hears no speech"
 
 
 def test_no_teacher_is_said_honestly() -> None:
@@ -230,7 +266,7 @@ def test_endless_sound_is_cut_into_segments() -> None:
     hum = (0.2 * np.sin(2 * np.pi * 220 * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))).astype(np.float32)
     hum[:16000] = 0.0005 * np.random.default_rng(0).standard_normal(16000)  # a quiet second first
     heard = []
-    events = _run(hum, 1600, lambda a: heard.append(a.size) or "")
+    events = _run(hum, 1600, lambda a: heard.append(a.size) or "hmm")
     deferred = [e for e in events if e.decision.action is Action.DEFER]
     assert len(deferred) >= 2 and all(e.answer == "Sorry, I didn't catch that." for e in deferred)
     assert max(heard) <= int((MAX_SEGMENT_S + 1) * 16000)

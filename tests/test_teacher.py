@@ -78,6 +78,16 @@ def test_transcribe(hf_teacher, ct2_teacher) -> None:
         assert "yes" in t.text.lower() and 0.0 <= t.no_speech_prob <= 1.0 and t.seconds > 0
 
 
+def test_hear_drops_what_whisper_hallucinates_in_noise(ct2_teacher, shared_data) -> None:
+    kitchen = load_audio(shared_data / "noise" / "kitchen.flac", max_seconds=None).samples
+    noise = kitchen[int(48.1 * 16000):int(49.0 * 16000)]
+    assert ct2_teacher.transcribe(noise).text  # Whisper alone hears words ("Okay.") in this noise
+    heard = ct2_teacher.hear(noise)
+    assert heard.text == "" and heard.noise_prob is not None and heard.noise_prob >= 0.5
+    said = ct2_teacher.hear(load_audio(sample("yes")).samples)
+    assert "yes" in said.text.lower() and said.noise_prob < 0.5
+
+
 def test_transcribe_longer_than_one_window(ct2_teacher) -> None:
     audio = load_audio(sample("yes")).samples
     long = np.concatenate([audio, np.zeros(16000 * 31, np.float32), audio])

@@ -68,8 +68,14 @@ def first_accept(student: Student, intents: IntentSet, audio: np.ndarray, before
                  cfg=None):
     """``audio`` alone in a stream (``before`` + audio + ``after``) through the assistant's loop, fed as fast
     as possible: its first ACCEPT event, or None (the student left it to the teacher)."""
-    events = Assistant(student, intents, None, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
-    return next((e for e in events if e.decision.action is Action.ACCEPT), None)
+    return next((e for e in stream_events(student, intents, audio, before, after, cfg)
+                 if e.decision.action is Action.ACCEPT), None)
+
+
+def stream_events(student: Student, intents: IntentSet, audio: np.ndarray, before: np.ndarray, after: np.ndarray,
+                  cfg=None) -> list:
+    """Every event of ``before`` + audio + ``after`` through the assistant's loop (no teacher), fed as fast as possible."""
+    return Assistant(student, intents, None, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
 
 
 def real_command_response(student: Student, intents: IntentSet, clips: list, cfg=None, seed: int = 0) -> dict:
@@ -82,7 +88,7 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
     from .samples import speech_bounds
 
     rng = np.random.default_rng(seed)
-    times, right, wrong, speakers, unsure_end = [], 0, 0, set(), 0
+    times, right, wrong, speakers, unsure_end, dropped = [], 0, 0, set(), 0, 0
     for c in clips:
         a = load_audio(c.path).samples
         _, end = speech_bounds(a, -25.0)
@@ -90,9 +96,12 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
             unsure_end += 1
             continue
         pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
-        e = first_accept(student, intents, a, pre, post, cfg)
+        events = stream_events(student, intents, a, pre, post, cfg)
+        e = next((x for x in events if x.decision.action is Action.ACCEPT), None)
         speakers.add(c.speaker)
         if e is None:
+            dropped += any(x.decision.action is Action.IGNORE and x.decision.reason == "student hears no speech"
+                           for x in events)
             continue
         if e.decision.label != c.folder_label:
             wrong += 1
@@ -101,7 +110,8 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
         times.append((e.decision.time_s - (8000 + end) / SAMPLE_RATE) * 1000 + e.compute_ms)
     n = len(clips) - unsure_end
     return {"clips": n, "speakers": len(speakers), "left_out_end_unknown": unsure_end, "answered_at_once_right": right / n if n else None,
-            "answered_at_once_wrong": wrong / n if n else None, "response_ms": stats(times)}
+            "answered_at_once_wrong": wrong / n if n else None,
+            "ignored_as_noise": dropped / n if n else None, "response_ms": stats(times)}
 
 
 def bench_assistant(args: argparse.Namespace) -> int:
@@ -113,7 +123,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     student = Student(Registry().path(), threads=1)
     intents = IntentSet.load()
     teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
-    transcribe = lambda audio: teacher.transcribe(audio).text  # noqa: E731
+    transcribe = lambda audio: teacher.hear(audio).text  # noqa: E731
     session_dir = Path(args.session)
     audio = load_audio(session_dir / "session.flac", max_seconds=None).samples
     script = json.loads((session_dir / "session.json").read_text())["utterances"]
@@ -154,7 +164,8 @@ def bench_assistant(args: argparse.Namespace) -> int:
                   f"({real['speakers']} speakers; {real['left_out_end_unknown']} more left out: their word or noise "
                   "runs to the end of the file, so its end is unknown), each alone in a stream: the student answers "
                   f"{real['answered_at_once_right']:.1%} at once and right, {real['answered_at_once_wrong']:.1%} at once "
-                  f"and wrong (the rest go to the teacher); end of word → answer median **{r['median']:.0f} ms**, "
+                  f"and wrong, {real['ignored_as_noise']:.1%} not at all (the student heard noise: "
+                  f"`ignore` bar); the rest go to the teacher; end of word → answer median **{r['median']:.0f} ms**, "
                   f"p95 {r['p95']:.0f} ms (decision's stream time - word end + measured compute; negative = "
                   "answered before the word's energy ended)."]
     if fa:

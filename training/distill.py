@@ -37,6 +37,8 @@ class DistillConfig:
     alpha: float = 0.5
     """Weight of the cross-entropy on the teacher's argmax."""
     width: int = 16
+    blocks: tuple[int, ...] = (2, 2, 2, 2)
+    """BC-ResNet blocks per stage (see :class:`training.model.StudentDims`)."""
     p_clean: float = 0.15
     """Share of examples shown without augmentation each epoch."""
     seed: int = 0
@@ -108,7 +110,7 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     if init is not None:
         model, dims = init, init.dims
     else:
-        dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width)
+        dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width, blocks=tuple(cfg.blocks))
         model = Student(fe, dims)
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
