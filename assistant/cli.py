@@ -16,6 +16,16 @@ def _teacher(args: argparse.Namespace):
     return load_teacher(args.model, args.backend, threads=args.threads, compute_type=args.compute_type)
 
 
+def _loop_config(args: argparse.Namespace):
+    """The loop's settings from ``--wait-for-pause``."""
+    from .decision import DecisionConfig
+    from .loop import LoopConfig
+
+    if args.wait_for_pause < 0:
+        raise AssistantError(f"--wait-for-pause must be 0 or more milliseconds, got {args.wait_for_pause:g}")
+    return LoopConfig(decision=DecisionConfig(min_pause_s=args.wait_for_pause / 1000))
+
+
 def _transcriber(args: argparse.Namespace):
     """How deferrals are answered: a teacher server (--teacher-url), the in-process teacher, or none."""
     if getattr(args, "no_teacher", False):
@@ -137,7 +147,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        bot = Assistant(student, intents, transcribe)
+        bot = Assistant(student, intents, transcribe, _loop_config(args))
         chunk = int(0.02 * SAMPLE_RATE)  # 20 ms, as a microphone delivers it
         began = time.perf_counter()
         events = []
@@ -223,7 +233,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     def defer(audio, pending) -> None:
         worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
 
-    bot = Assistant(student, intents, transcribe, defer=defer)
+    bot = Assistant(student, intents, transcribe, _loop_config(args), defer=defer)
     watcher = None
     if not (args.student and (os.sep in args.student or os.path.isdir(args.student))):
         from .registry import Watcher
@@ -316,6 +326,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
     p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
+    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
+                   help="answer a command only after the speaker pauses this long (fewer false accepts in "
+                        "chatter, slower answers: see README)")
     p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
     p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
     p.add_argument("--max-seconds", type=float, default=600.0)
@@ -333,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-teacher", action="store_true")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
+    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
+                   help="answer a command only after the speaker pauses this long (fewer false accepts in "
+                        "chatter, slower answers: see README)")
     p.add_argument("--reconnect-s", type=float, default=30.0,
                    help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")

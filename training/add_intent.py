@@ -47,7 +47,7 @@ from .synth import synthesize_cached, trim, voice_mix, voices
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_PHRASE_S = 3.0
 ADDED_ACCEPT = 0.9
-"""Instant-answer bar of an added word (the shipped words use the loop's 0.999): a student fine-tuned on
+"""Instant-answer bar of an added word (the shipped words use the loop's 0.9998): a student fine-tuned on
 ~20 synthetic clips is rarely that sure of a new word, which then always waits for the teacher."""
 FINE_TUNE_BATCH = 64
 """Batch of the few-epoch fine-tune (the add-intent figures were measured with it)."""
