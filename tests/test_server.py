@@ -80,6 +80,14 @@ def test_intent_endpoint(server: str) -> None:
     assert data["intent"] == "HassTurnOn" and data["slots"] == {"name": "kitchen lights"}, data
 
 
+def test_noise_comes_back_as_an_empty_transcript(server: str, shared_data) -> None:
+    kitchen = load_audio(shared_data / "noise" / "kitchen.flac", max_seconds=None).samples
+    noise = kitchen[int(48.1 * 16000):int(49.0 * 16000)]  # Whisper alone hears "Okay." here
+    data = RemoteTeacher(server, timeout_s=30)._post("/v1/audio/transcriptions", noise,
+                                                      {"model": "whisper-1", "response_format": "verbose_json"})
+    assert data["text"] == "" and data["noise_prob"] >= 0.5, data
+
+
 def test_limits_and_bad_audio(server: str) -> None:
     code, body = _post_raw(server, b"RIFF0000WAVEjunk" * 10)
     assert code == 400 and "corrupt" in body
