@@ -50,7 +50,8 @@ class DecisionConfig:
     def __post_init__(self) -> None:
         if (not 0 < self.accept <= 1 or not 0 < self.ignore <= 1 or self.smooth < 1 or self.min_speech_s < 0
                 or self.max_command_s <= 0 or self.min_pause_s < 0):
-            raise ValueError("accept and ignore in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0")
+            raise ValueError("accept and ignore in (0, 1], smooth >= 1, min_speech_s >= 0, max_command_s > 0, "
+                             "min_pause_s >= 0")
 
 
 @dataclass(frozen=True)

@@ -2,9 +2,10 @@
 
 ``POST /v1/audio/transcriptions`` is OpenAI-compatible (multipart ``file``, optional ``model`` and
 ``response_format`` = json | text | verbose_json); ``POST /v1/intent`` adds the hassil intent;
-``GET /health``. Both POSTs return an empty transcript for noise (:meth:`Teacher.hear`). Requests are limited in size and duration; the server binds to loopback by default.
-fastapi/uvicorn are imported only here (this module is loaded only by ``serve-teacher``). No
-``from __future__ import annotations``: FastAPI reads the endpoint annotations at run time.
+``GET /health``. Both POSTs return an empty transcript for noise (:meth:`Teacher.hear`). Requests are
+limited in size and duration; the server binds to loopback by default. fastapi/uvicorn are imported
+only here (this module is loaded only by ``serve-teacher``). No ``from __future__ import annotations``:
+FastAPI reads the endpoint annotations at run time.
 """
 
 import threading

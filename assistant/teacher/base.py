@@ -30,6 +30,14 @@ deferred segments of student v2 (Speech Commands calibration speakers, noise rec
 scored at most 0.39, the kitchen/dishes noise Whisper transcribed as "Okay." 0.72-0.94 (8 of 9)."""
 
 
+@lru_cache(maxsize=1)
+def _noise_check_labels() -> LabelSet:
+    """The label set whose ``_silence_`` posterior :meth:`Teacher.hear` reads."""
+    from ..labelset import load_labelset
+
+    return load_labelset("speech_commands")
+
+
 def max_tokens(n_samples: int) -> int:
     """Greedy-decoding budget: speech runs ~3 tokens/s, so this bounds repetition loops, not speech."""
     return min(MAX_TRANSCRIPT_TOKENS, 12 + int(12 * n_samples / SAMPLE_RATE))
@@ -98,12 +106,10 @@ class Teacher(ABC):
         teacher's own posterior over the Speech Commands label set calls it noise (``_silence_`` >=
         :data:`NOISE_PROB`): Whisper alone hears "Okay." in kitchen noise. One encoder pass for both;
         segments over 30 s are only transcribed."""
-        from ..labelset import load_labelset
-
         arr = np.asarray(audio, dtype=np.float32)
         if arr.ndim == 1 and arr.size > MAX_FRAMES * (SAMPLE_RATE // FRAMES_PER_SECOND):
             return self.transcribe(arr)
-        label_set = load_labelset("speech_commands")
+        label_set = _noise_check_labels()
         lab = self.label_batch([arr], label_set)[0]
         noise = float(lab.probs[label_set.labels.index(label_set.silence)])
         t = lab.transcript
