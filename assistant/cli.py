@@ -169,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_event(ev, prefix: str = "") -> None:
     d = ev.decision
-    what = f"{d.action.value:6s} {d.label or '':9s} {d.confidence:4.2f}"
+    conf = f"{d.confidence:.4f}".rstrip("0") if 0.99 <= d.confidence < 1 else f"{d.confidence:4.2f}"  # 0.9996 < 0.9998
+    what = f"{d.action.value:6s} {d.label or '':9s} {conf}"
     heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
     intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
     reply = f": {ev.answer}" if ev.answer else f" ({d.reason})"
