@@ -85,3 +85,22 @@ def test_bench_worker_bad_model_is_one_line() -> None:
     p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model", "/nonexistent"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "no such model directory" in p.stderr
+
+
+def test_bench_loop_compares_settings_on_real_audio(tmp_path: Path, shared_data: Path) -> None:
+    cmd = [sys.executable, "-m", "training.cli", "bench-loop", "--accept", "0.99,0.9998", "--smooth", "2",
+           "--every", "40", "--data", str(shared_data), "--report-dir", str(tmp_path)]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    rows = json.loads((tmp_path / "loop-sweep.json").read_text())["rows"]
+    assert [(r["accept"], r["smooth"]) for r in rows] == [(0.99, 2), (0.9998, 2)]
+    low, high = (r["real_commands"] for r in rows)
+    assert low["clips"] > 0 and low["answered_at_once_right"] >= high["answered_at_once_right"]  # a lower bar answers more
+    assert all(r["false_accepts"]["all"]["hours"] > 0 for r in rows)
+    assert "| 0.9998 | 2 |" in (tmp_path / "loop-sweep.md").read_text()
+
+
+def test_bench_loop_bad_setting_is_one_line(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "training.cli", "bench-loop", "--accept", "high", "--data", str(tmp_path)],
+                       capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "--accept takes comma-separated numbers" in p.stderr

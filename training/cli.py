@@ -167,6 +167,12 @@ def cmd_bench_assistant(args: argparse.Namespace) -> int:
     return bench_assistant(args)
 
 
+def cmd_bench_loop(args: argparse.Namespace) -> int:
+    from .bench_assistant import bench_loop
+
+    return bench_loop(args)
+
+
 def cmd_add_intent(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
@@ -407,6 +413,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", default="docs/assistant")
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench_assistant)
+
+    p = sub.add_parser("bench-loop", help="the loop's decision settings side by side (student alone): response "
+                                          "time and instant answers on real commands, false accepts per hour")
+    p.add_argument("--accept", default="0.999,0.9998", help="instant-answer bars, comma-separated")
+    p.add_argument("--smooth", default="4,2", help="windows averaged, comma-separated")
+    p.add_argument("--wait-for-pause", default="0", help="milliseconds, comma-separated")
+    p.add_argument("--ignore", type=float, default=0.95, help="noise bar")
+    p.add_argument("--split", default="calib", choices=("calib", "test", "train"),
+                   help="speakers whose command clips are used (choose settings on calib, report on test)")
+    p.add_argument("--every", type=int, default=1, help="use every Nth clip and file (quick looks)")
+    p.add_argument("--student", default=None, help="model directory (default: the shipped student)")
+    p.add_argument("--data", default="../shared/data")
+    p.add_argument("--report-dir", default="docs/assistant")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_bench_loop)
 
     p = sub.add_parser("promote", help="make a registered version current (atomic)")
     p.add_argument("name")
