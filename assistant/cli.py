@@ -17,13 +17,20 @@ def _teacher(args: argparse.Namespace):
 
 
 def _loop_config(args: argparse.Namespace):
-    """The loop's settings from ``--wait-for-pause``."""
+    """The loop's settings from ``--accept``, ``--windows`` and ``--wait-for-pause``."""
+    from dataclasses import replace
+
     from .decision import DecisionConfig
     from .loop import LoopConfig
 
-    if args.wait_for_pause < 0:
-        raise AssistantError(f"--wait-for-pause must be 0 or more milliseconds, got {args.wait_for_pause:g}")
-    return LoopConfig(decision=DecisionConfig(min_pause_s=args.wait_for_pause / 1000))
+    d = DecisionConfig()
+    try:
+        d = replace(d, accept=d.accept if args.accept is None else args.accept,
+                    smooth=d.smooth if args.windows is None else args.windows, min_pause_s=args.wait_for_pause / 1000)
+    except ValueError:
+        raise AssistantError("--accept must be in (0, 1], --windows at least 1 and --wait-for-pause 0 or more "
+                             "milliseconds") from None
+    return LoopConfig(decision=d)
 
 
 def _transcriber(args: argparse.Namespace):
@@ -169,7 +176,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 def _print_event(ev, prefix: str = "") -> None:
     d = ev.decision
-    conf = f"{d.confidence:.4f}".rstrip("0") if 0.99 <= d.confidence < 1 else f"{d.confidence:4.2f}"  # 0.9996 < 0.9998
+    conf = f"{d.confidence:.4f}" if 0.99 <= d.confidence < 0.99995 else f"{d.confidence:4.2f}"  # 0.9996 < 0.9998
     what = f"{d.action.value:6s} {d.label or '':9s} {conf}"
     heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
     intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
@@ -330,6 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
                    help="answer a command only after the speaker pauses this long (fewer false accepts in "
                         "chatter, slower answers: see README)")
+    p.add_argument("--accept", type=float, default=None,
+                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
+    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
     p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
     p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
     p.add_argument("--max-seconds", type=float, default=600.0)
@@ -350,6 +360,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
                    help="answer a command only after the speaker pauses this long (fewer false accepts in "
                         "chatter, slower answers: see README)")
+    p.add_argument("--accept", type=float, default=None,
+                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
+    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
     p.add_argument("--reconnect-s", type=float, default=30.0,
                    help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")

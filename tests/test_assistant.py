@@ -270,3 +270,24 @@ def test_endless_sound_is_cut_into_segments() -> None:
     deferred = [e for e in events if e.decision.action is Action.DEFER]
     assert len(deferred) >= 2 and all(e.answer == "Sorry, I didn't catch that." for e in deferred)
     assert max(heard) <= int((MAX_SEGMENT_S + 1) * 16000)
+
+
+def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    session = str(SAMPLES / "session" / "session.flac")
+    base = [sys.executable, "-m", "assistant.cli", "run", session, "--no-teacher"]
+    runs = {}
+    for name, extra in (("default", []), ("strict", ["--accept", "1.0"]), ("paused", ["--wait-for-pause", "80"])):
+        out = tmp_path / f"{name}.json"
+        p = subprocess.run(base + extra + ["--json", str(out)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        runs[name] = [r["decision"] for r in json.loads(out.read_text()) if r["decision"]["action"] == "ACCEPT"]
+    assert len(runs["strict"]) < len(runs["default"])  # a bar of 1.0 leaves (nearly) everything to the teacher
+    assert [d["label"] for d in runs["paused"]] == [d["label"] for d in runs["default"]]
+    later = [p["time_s"] - d["time_s"] for p, d in zip(runs["paused"], runs["default"])]
+    assert min(later) >= 0 and max(later) > 0  # held until the speaker paused (or already quiet)
+    bad = subprocess.run(base + ["--windows", "0"], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--windows" in bad.stderr
