@@ -33,6 +33,16 @@ def _loop_config(args: argparse.Namespace):
     return LoopConfig(decision=d)
 
 
+def _add_loop_flags(p: argparse.ArgumentParser) -> None:
+    """The loop's decision flags, shared by ``run`` and ``listen`` (read by :func:`_loop_config`)."""
+    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
+                   help="answer a command only after the speaker pauses this long (fewer false accepts in "
+                        "chatter, slower answers: see README)")
+    p.add_argument("--accept", type=float, default=None,
+                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
+    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
+
+
 def _transcriber(args: argparse.Namespace):
     """How deferrals are answered: a teacher server (--teacher-url), the in-process teacher, or none."""
     if getattr(args, "no_teacher", False):
@@ -334,12 +344,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
     p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
-    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
-                   help="answer a command only after the speaker pauses this long (fewer false accepts in "
-                        "chatter, slower answers: see README)")
-    p.add_argument("--accept", type=float, default=None,
-                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
-    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
+    _add_loop_flags(p)
     p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
     p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
     p.add_argument("--max-seconds", type=float, default=600.0)
@@ -357,12 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-teacher", action="store_true")
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
-    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
-                   help="answer a command only after the speaker pauses this long (fewer false accepts in "
-                        "chatter, slower answers: see README)")
-    p.add_argument("--accept", type=float, default=None,
-                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
-    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
+    _add_loop_flags(p)
     p.add_argument("--reconnect-s", type=float, default=30.0,
                    help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")
