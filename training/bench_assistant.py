@@ -182,15 +182,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
             lines.append(f"| {name} | {v['hours']:.2f} | {v['false_accepts']} | {v['teacher_false_accepts']} | "
                          f"{v['per_hour']:.1f} |")
         lines.append("\nExamples: " + "; ".join(e for v in fa_teacher.values() for e in v.get("examples", [])[:3]))
-    report = Path(args.report_dir)
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "assistant-bench.md").write_text("\n".join(lines) + "\n")
-    (report / "assistant-bench.json").write_text(json.dumps(out, indent=2, default=float))
-    print("\n".join(lines))
-    if args.json:
-        Path(args.json).write_text(json.dumps(out, indent=2, default=float))
-        print(f"figures written to {args.json}")
-    return 0
+    return write_report(args, "assistant-bench", lines, out)
 
 
 def _ms(x: float | None) -> str:
@@ -254,11 +246,17 @@ def bench_loop(args: argparse.Namespace) -> int:
                      f"{_ms(r['p95'])} | {real['answered_at_once_right']:.1%} / {real['answered_at_once_wrong']:.1%} | "
                      f"{real['ignored_as_noise']:.1%} | {row['false_accepts']['all']['per_hour']:.1f} "
                      f"({row['false_accepts']['all']['false_accepts']}) |")
+    return write_report(args, "loop-sweep", lines, out)
+
+
+def write_report(args: argparse.Namespace, name: str, lines: list[str], out: dict) -> int:
+    """``name``.md and .json under ``--report-dir`` (and ``--json``); prints the Markdown."""
     report = Path(args.report_dir)
     report.mkdir(parents=True, exist_ok=True)
-    (report / "loop-sweep.md").write_text("\n".join(lines) + "\n")
-    (report / "loop-sweep.json").write_text(json.dumps(out, indent=2, default=float))
+    (report / f"{name}.md").write_text("\n".join(lines) + "\n")
+    (report / f"{name}.json").write_text(json.dumps(out, indent=2, default=float))
     print("\n".join(lines))
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
+        print(f"figures written to {args.json}")
     return 0
