@@ -189,6 +189,10 @@ def _ms(x: float | None) -> str:
     return "–" if x is None else f"{x:.0f} ms"
 
 
+def _pct(x: float | None) -> str:
+    return "–" if x is None else f"{x:.1%}"
+
+
 def _floats(text: str, flag: str) -> list[float]:
     try:
         return [float(x) for x in text.split(",") if x.strip()]
@@ -209,6 +213,8 @@ def bench_loop(args: argparse.Namespace) -> int:
     from .corpus import find_clips, select
     from .samples import COMMANDS
 
+    if args.every < 1:
+        raise AssistantError(f"--every must be 1 or more, got {args.every}")
     grid = list(itertools.product(_floats(args.accept, "--accept"), _floats(args.smooth, "--smooth"),
                                   _floats(args.wait_for_pause, "--wait-for-pause")))
     data = Path(args.data)
@@ -220,6 +226,8 @@ def bench_loop(args: argparse.Namespace) -> int:
     student = Student(Registry().path() if args.student is None else Path(args.student), threads=1)
     intents = IntentSet.load()
     clips = [c for c in select(find_clips([gsc]), args.split) if c.folder_label in COMMANDS][::args.every]
+    if not clips:
+        raise AssistantError(f"no command clips of the {args.split!r} speakers in {gsc} (with --every {args.every})")
     rows = []
     for accept, smooth, pause_ms in grid:
         try:
@@ -231,11 +239,13 @@ def bench_loop(args: argparse.Namespace) -> int:
         fa = false_accepts(student, intents, folders, cfg, every=args.every)
         rows.append({"accept": accept, "smooth": int(smooth), "ignore": args.ignore, "wait_for_pause_ms": pause_ms,
                      "real_commands": real, "false_accepts": fa})
-        print(f"accept {accept:g}, {int(smooth)} windows, pause {pause_ms:g} ms: median {_ms(real['response_ms']['median'])}, at once "
-              f"{real['answered_at_once_right']:.1%} right / {real['answered_at_once_wrong']:.1%} wrong, "
+        print(f"accept {accept:g}, {int(smooth)} windows, pause {pause_ms:g} ms: "
+              f"median {_ms(real['response_ms']['median'])}, at once {_pct(real['answered_at_once_right'])} right / "
+              f"{_pct(real['answered_at_once_wrong'])} wrong, "
               f"false accepts {fa['all']['per_hour']:.1f}/h", flush=True)
     out = {"student": str(student.dir), "split": args.split, "every": args.every, "rows": rows, "machine": machine()}
-    lines = [f"# Loop settings, student alone\n\nStudent `{student.dir}`; command clips: `{args.split}` speakers of `{gsc}`"
+    lines = [f"# Loop settings, student alone\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. "
+             f"Student `{student.dir}`; command clips: `{args.split}` speakers of `{gsc}`"
              f"{f' (1 in {args.every})' if args.every > 1 else ''}; false accepts on "
              f"{', '.join(f.name for f in folders)}; hop {LoopConfig().hop_s * 1000:.0f} ms, noise bar {args.ignore:g}.\n",
              "| accept | windows | wait for pause | median / p95 | at once right / wrong | ignored as noise | false accepts / h |",
@@ -243,8 +253,8 @@ def bench_loop(args: argparse.Namespace) -> int:
     for row in rows:
         real, r = row["real_commands"], row["real_commands"]["response_ms"]
         lines.append(f"| {row['accept']:g} | {row['smooth']} | {row['wait_for_pause_ms']:g} ms | {_ms(r['median'])} / "
-                     f"{_ms(r['p95'])} | {real['answered_at_once_right']:.1%} / {real['answered_at_once_wrong']:.1%} | "
-                     f"{real['ignored_as_noise']:.1%} | {row['false_accepts']['all']['per_hour']:.1f} "
+                     f"{_ms(r['p95'])} | {_pct(real['answered_at_once_right'])} / {_pct(real['answered_at_once_wrong'])} | "
+                     f"{_pct(real['ignored_as_noise'])} | {row['false_accepts']['all']['per_hour']:.1f} "
                      f"({row['false_accepts']['all']['false_accepts']}) |")
     return write_report(args, "loop-sweep", lines, out)
 
