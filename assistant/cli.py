@@ -18,15 +18,11 @@ def _teacher(args: argparse.Namespace):
 
 def _loop_config(args: argparse.Namespace):
     """The loop's settings from ``--accept``, ``--windows`` and ``--wait-for-pause``."""
-    from dataclasses import replace
-
     from .decision import DecisionConfig
     from .loop import LoopConfig
 
-    d = DecisionConfig()
     try:
-        d = replace(d, accept=d.accept if args.accept is None else args.accept,
-                    smooth=d.smooth if args.windows is None else args.windows, min_pause_s=args.wait_for_pause / 1000)
+        d = DecisionConfig(accept=args.accept, smooth=args.windows, min_pause_s=args.wait_for_pause / 1000)
     except ValueError:
         raise AssistantError("--accept must be in (0, 1], --windows at least 1 and --wait-for-pause 0 or more "
                              "milliseconds") from None
@@ -35,12 +31,17 @@ def _loop_config(args: argparse.Namespace):
 
 def _add_loop_flags(p: argparse.ArgumentParser) -> None:
     """The loop's decision flags, shared by ``run`` and ``listen`` (read by :func:`_loop_config`)."""
-    p.add_argument("--wait-for-pause", type=float, default=0.0, metavar="MS",
+    from .decision import DecisionConfig
+
+    d = DecisionConfig()
+    p.add_argument("--wait-for-pause", type=float, default=d.min_pause_s * 1000, metavar="MS",
                    help="answer a command only after the speaker pauses this long (fewer false accepts in "
                         "chatter, slower answers: see README)")
-    p.add_argument("--accept", type=float, default=None,
-                   help="the student's instant-answer bar (default 0.9998; higher: fewer false accepts, more deferrals)")
-    p.add_argument("--windows", type=int, default=None, help="student windows averaged before deciding (default 2)")
+    p.add_argument("--accept", type=float, default=d.accept,
+                   help="the student's instant-answer bar (default %(default)s; higher: fewer false accepts, "
+                        "more deferrals)")
+    p.add_argument("--windows", type=int, default=d.smooth,
+                   help="student windows averaged before deciding (default %(default)s)")
 
 
 def _transcriber(args: argparse.Namespace):

@@ -14,6 +14,12 @@ from enum import Enum
 import numpy as np
 
 
+NOISE = "student hears no speech"
+"""Reason of an IGNORE for a segment the student hears as ``_silence_`` (benchmarks count these)."""
+TEACHER_NOISE = "teacher hears no speech"
+"""Reason of an IGNORE for a deferred segment the teacher found empty (:meth:`Teacher.hear`)."""
+
+
 class Action(str, Enum):
     """What the assistant does with an utterance."""
 
@@ -137,5 +143,5 @@ class Decider:
         if duration_s > self.cfg.max_command_s:
             return Decision(Action.DEFER, None, self.peak[0], time_s, "longer than a command")
         if silence_prob >= self.cfg.ignore:
-            return Decision(Action.IGNORE, None, silence_prob, time_s, "student hears no speech")
+            return Decision(Action.IGNORE, None, silence_prob, time_s, NOISE)
         return Decision(Action.DEFER, self.peak[1], self.peak[0], time_s, "student is unsure")

@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .decision import Action, Decider, Decision, DecisionConfig
+from .decision import TEACHER_NOISE, Action, Decider, Decision, DecisionConfig
 from .errors import AssistantError
 from .gate import FRAME, GateConfig, SpeechGate
 from .handlers import Home, answer
@@ -217,7 +217,7 @@ class Assistant:
             return replace(event, answer=f"The teacher could not answer ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         if not text.strip():  # the teacher heard no speech (e.g. noise it checked with Teacher.hear): stay quiet
-            return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason="teacher hears no speech"),
+            return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason=TEACHER_NOISE),
                            transcript=text, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         match = self.intents.from_text(text)
         with self.lock:

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
-from assistant.decision import Action
+from assistant.decision import NOISE, Action, DecisionConfig
 from assistant.errors import AssistantError
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
@@ -101,7 +101,7 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
         e = next((x for x in events if x.decision.action is Action.ACCEPT), None)
         speakers.add(c.speaker)
         if e is None:
-            dropped += any(x.decision.action is Action.IGNORE and x.decision.reason == "student hears no speech"
+            dropped += any(x.decision.action is Action.IGNORE and x.decision.reason == NOISE
                            for x in events)
             continue
         if e.decision.label != c.folder_label:
@@ -206,7 +206,6 @@ def bench_loop(args: argparse.Namespace) -> int:
     accepts per hour on no-command audio; writes ``loop-sweep.json`` and ``.md`` under ``--report-dir``."""
     import itertools
 
-    from assistant.decision import DecisionConfig
     from assistant.loop import LoopConfig
     from assistant.measure import machine
 

@@ -264,6 +264,8 @@ PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", f
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
+    from assistant.decision import DecisionConfig
+
     from .add_intent import ADDED_ACCEPT
     from .distill import DistillConfig
 
@@ -419,7 +421,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--accept", default="0.999,0.9998", help="instant-answer bars, comma-separated")
     p.add_argument("--smooth", default="4,2", help="windows averaged, comma-separated")
     p.add_argument("--wait-for-pause", default="0", help="milliseconds, comma-separated")
-    p.add_argument("--ignore", type=float, default=0.95, help="noise bar")
+    p.add_argument("--ignore", type=float, default=DecisionConfig().ignore, help="noise bar (default %(default)s)")
     p.add_argument("--split", default="calib", choices=("calib", "test", "train"),
                    help="speakers whose command clips are used (choose settings on calib, report on test)")
     p.add_argument("--every", type=int, default=1, help="use every Nth clip and file (quick looks)")
