@@ -223,3 +223,21 @@ def test_ring_tail_equals_latest_end() -> None:
         ring.push(data[i:i + 3])
         for n in (1, 4, 10):
             assert np.array_equal(ring.tail(n), ring.latest()[-n:])
+
+
+@pytest.mark.parametrize("n_fft,hop,seconds", [(400, 160, 1.0), (400, 160, 1.37), (512, 128, 0.5), (401, 160, 0.3)])
+def test_front_end_equals_a_plain_numpy_log_mel(n_fft: int, hop: int, seconds: float) -> None:
+    """The mixed-radix DFT is the textbook one: Hann frames, |rfft|^2, mel filterbank, log."""
+    from dataclasses import replace
+
+    from training.model import LogMel, mel_filterbank
+
+    fe = replace(FE, n_fft=n_fft, hop=hop, window_seconds=seconds)
+    x = np.random.default_rng(1).standard_normal((2, fe.window_samples)).astype(np.float32) * 0.3
+    window = 0.5 - 0.5 * np.cos(2 * np.pi * np.arange(n_fft) / n_fft)
+    frames = np.stack([x[:, i * hop:i * hop + n_fft] for i in range(fe.frames)], 1) * window
+    power = np.abs(np.fft.rfft(frames.astype(np.float64), axis=-1)[..., : fe.n_bins]) ** 2
+    want = np.log(power @ mel_filterbank(fe).T.astype(np.float64) + 1e-6).transpose(0, 2, 1)
+    got = LogMel(fe)(torch.from_numpy(x)).numpy()
+    assert got.shape == want.shape == (2, fe.n_mels, fe.frames)
+    assert np.abs(got - want).max() < 1e-3

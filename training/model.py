@@ -1,8 +1,8 @@
 """The student: ``nn.Module``s only (no device choice, no I/O).
 
 ``LogMel`` is the one front-end definition (settings from :class:`assistant.frontend.FrontEnd`): a
-Conv1d with a fixed DFT basis (exports to ONNX opset 17, no complex STFT), an HTK mel filterbank and
-a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, arXiv 2106.04140).
+mixed-radix DFT of small matrix products (exports to ONNX opset 17, no complex STFT), an HTK mel
+filterbank and a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, arXiv 2106.04140).
 """
 
 from __future__ import annotations
@@ -35,31 +35,75 @@ def mel_filterbank(fe: FrontEnd) -> np.ndarray:
     return np.maximum(0.0, np.minimum(up, down)).astype(np.float32)
 
 
+def _radix(n: int) -> int:
+    """The divisor of ``n`` closest to 16: the first stage's DFT size (16 x 25 was fastest for n = 400)."""
+    return min((d for d in range(1, n + 1) if n % d == 0), key=lambda d: (abs(d - 16), d))
+
+
 class LogMel(nn.Module):
     """Waveform (B, samples) -> log-mel (B, n_mels, frames); no padding, so streaming windows match.
 
-    The Hann-windowed DFT basis is computed in the graph from integer ranges rather than stored: ONNX
-    Runtime folds it once at load, and the exported file stays small (a stored basis is ~600 KB).
+    The DFT of each Hann-windowed frame is a mixed-radix Cooley-Tukey product, n_fft = r1 * r2 (sample
+    ``r2 * n1 + n2``, bin ``k1 + r1 * k2``): an r1-point DFT over ``n1``, twiddles, an r2-point DFT over
+    ``n2`` for the bins up to ``f_max`` only. That is ~3.5x fewer multiplies than one (bins x n_fft)
+    product (ONNX Runtime, 1 thread: 0.13 vs 0.18 ms per 1 s window), and every constant is small, so the
+    exported graph stores no DFT basis. All tables are built in float64 from integer phases.
     """
 
     def __init__(self, fe: FrontEnd) -> None:
         super().__init__()
-        self.n_fft, self.hop, self.n_bins = fe.n_fft, fe.hop, fe.n_bins
-        self.register_buffer("mel", torch.tensor(mel_filterbank(fe)), persistent=False)
+        n = fe.n_fft
+        self.n_fft, self.hop = n, fe.hop
+        self.r1 = _radix(n)
+        self.r2 = n // self.r1
+        self.k2 = -(-fe.n_bins // self.r1)  # second-stage bins needed to reach n_bins
 
-    def basis(self) -> torch.Tensor:
-        """(2 * bins, 1, n_fft): windowed cos rows then -sin rows."""
-        n = self.n_fft
-        t = torch.arange(n, dtype=torch.int64)
-        k = torch.arange(self.n_bins, dtype=torch.int64)[:, None]
-        phase = torch.remainder(k * t, n).to(torch.float32) * (2 * math.pi / n)  # exact integer wrap
-        window = 0.5 - 0.5 * torch.cos(t.to(torch.float32) * (2 * math.pi / n))  # periodic Hann
-        return (torch.cat([torch.cos(phase), -torch.sin(phase)]) * window)[:, None, :]
+        def phase(a: int, b: int, m: int) -> torch.Tensor:  # 2*pi*(i*j mod m)/m, exact integer wrap
+            ij = torch.arange(a, dtype=torch.int64)[:, None] * torch.arange(b, dtype=torch.int64)
+            return torch.remainder(ij, m).to(torch.float64) * (2 * math.pi / m)
+
+        t = torch.arange(n, dtype=torch.float64)
+        self.register_buffer("window", (0.5 - 0.5 * torch.cos(t * (2 * math.pi / n))).float(),
+                             persistent=False)  # periodic Hann
+        p1 = phase(self.r1, self.r1, self.r1)  # (n1, k1)
+        self.register_buffer("stage1", torch.cat([torch.cos(p1), -torch.sin(p1)], 1).float(), persistent=False)
+        tw = phase(self.r2, self.r1, n)  # (n2, k1): W_N^(n2 k1)
+        self.register_buffer("tw_cos", torch.cos(tw).float(), persistent=False)
+        self.register_buffer("tw_sin", torch.sin(tw).float(), persistent=False)
+        p2 = phase(self.r2, self.k2, self.r2)  # (n2, k2)
+        c, s = torch.cos(p2), torch.sin(p2)
+        self.register_buffer("stage2", torch.cat([torch.cat([c, -s], 1), torch.cat([s, c], 1)]).float(),
+                             persistent=False)  # [re | im] (n2) -> [re | im] (k2)
+        mel = torch.tensor(mel_filterbank(fe))  # (n_mels, n_bins), bins in natural order
+        k = (torch.arange(self.r1)[:, None] + self.r1 * torch.arange(self.k2)).reshape(-1)  # bin of [k1, k2]
+        perm = torch.zeros(len(k), fe.n_mels)
+        perm[k < fe.n_bins] = mel.T[k[k < fe.n_bins]]
+        self.register_buffer("mel", perm, persistent=False)  # (r1 * k2, n_mels)
+
+    def frames(self, wav: torch.Tensor) -> torch.Tensor:
+        """(B, samples) -> (B, frames, n_fft) by reshaping into hops (no gather). Lengths are Python ints:
+        an exported graph has a fixed window, so they are constants there."""
+        n, hop = self.n_fft, self.hop
+        length = int(wav.shape[1])
+        q = -(-n // hop)  # hops spanned by one frame
+        nf = 1 + (length - n) // hop
+        need = (nf + q - 1) * hop
+        wav = F.pad(wav, (0, need - length)) if need > length else wav[:, :need]
+        r = wav.reshape(-1, nf + q - 1, hop)
+        last = n - (q - 1) * hop
+        parts = [r[:, i:i + nf] for i in range(q - 1)] + [r[:, q - 1:q - 1 + nf, :last]]
+        return torch.cat(parts, -1)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        spec = F.conv1d(wav[:, None, :], self.basis(), stride=self.hop)  # (B, 2 * bins, frames)
-        power = spec[:, : self.n_bins] ** 2 + spec[:, self.n_bins:] ** 2
-        return torch.log(torch.matmul(self.mel, power) + 1e-6)
+        x = self.frames(wav) * self.window
+        nf = int(x.shape[1])
+        y = x.reshape(-1, nf, self.r1, self.r2).transpose(2, 3) @ self.stage1  # (B, F, n2, [re|im] k1)
+        yr, yi = y[..., : self.r1], y[..., self.r1:]
+        z = torch.cat([yr * self.tw_cos + yi * self.tw_sin, yi * self.tw_cos - yr * self.tw_sin], 2)
+        spec = z.transpose(2, 3) @ self.stage2  # (B, F, k1, [re|im] k2)
+        re, im = spec[..., : self.k2], spec[..., self.k2:]
+        power = (re * re + im * im).reshape(-1, nf, self.r1 * self.k2)
+        return torch.log(power @ self.mel + 1e-6).transpose(1, 2)
 
 
 @dataclass(frozen=True)
