@@ -80,7 +80,9 @@ def _frontend_nodes(path: Path) -> list[str]:
 
 
 def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> None:
-    """Static QDQ int8 of the CNN (per channel), the front end left in float."""
+    """Static QDQ int8 of the CNN (per channel), the front end left in float. Activations are unsigned
+    (u8 x s8, ONNX Runtime's fast x86 path): 0.45 ms per window against 0.59 with s8 activations, the
+    same agreement with the float model (student v3, this machine) - still slower than float's 0.32."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):
@@ -96,7 +98,7 @@ def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray) -> None:
     root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
     try:
         quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QInt8, weight_type=QuantType.QInt8,
+                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
                         nodes_to_exclude=_frontend_nodes(fp32))
     finally:
         root.setLevel(level)
