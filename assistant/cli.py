@@ -17,15 +17,16 @@ def _teacher(args: argparse.Namespace):
 
 
 def _loop_config(args: argparse.Namespace):
-    """The loop's settings from ``--accept``, ``--windows`` and ``--wait-for-pause``."""
+    """The loop's settings from ``--accept``, ``--windows``, ``--wait-for-pause`` and ``--agree``."""
     from .decision import DecisionConfig
     from .loop import LoopConfig
 
     try:
-        d = DecisionConfig(accept=args.accept, smooth=args.windows, min_pause_s=args.wait_for_pause / 1000)
+        d = DecisionConfig(accept=args.accept, smooth=args.windows, min_pause_s=args.wait_for_pause / 1000,
+                           agree=args.agree)
     except ValueError:
-        raise AssistantError("--accept must be in (0, 1], --windows at least 1 and --wait-for-pause 0 or more "
-                             "milliseconds") from None
+        raise AssistantError("--accept must be in (0, 1], --windows at least 1, --wait-for-pause 0 or more "
+                             "milliseconds and --agree in [0, 1]") from None
     return LoopConfig(decision=d)
 
 
@@ -42,6 +43,9 @@ def _add_loop_flags(p: argparse.ArgumentParser) -> None:
                         "more deferrals)")
     p.add_argument("--windows", type=int, default=d.smooth,
                    help="student windows averaged before deciding (default %(default)s)")
+    p.add_argument("--agree", type=float, default=d.agree,
+                   help="a teacher's bare command word is carried out only if the student gave that word "
+                        "at least this (default %(default)s; 0: always)")
 
 
 def _transcriber(args: argparse.Namespace):
@@ -323,12 +327,23 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
 
-    def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
-        p.add_argument("files", nargs="+")
+    def teacher_flags(p: argparse.ArgumentParser, backend: str = "ctranslate2") -> None:
         p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
         p.add_argument("--backend", default=backend, choices=("transformers", "ctranslate2"))
         p.add_argument("--compute-type", default="float32", help="ctranslate2 only: float32 or int8")
         p.add_argument("--threads", type=int, default=None)
+
+    def assistant_flags(p: argparse.ArgumentParser) -> None:  # shared by run and listen
+        p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
+        p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
+        p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
+        _add_loop_flags(p)
+        p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
+        p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
+
+    def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
+        p.add_argument("files", nargs="+")
+        teacher_flags(p, backend)
         if name != "run":
             p.add_argument("--json", action="store_true", help="one JSON object per file")
         else:
@@ -341,44 +356,28 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("run", help="the assistant loop on audio files: instant answers + teacher deferrals")
     teacher_opts(p, "ctranslate2", "run")
-    p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
-    p.add_argument("--intents", default="home", help="intents YAML (Home Assistant format) or 'home'")
-    p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
+    assistant_flags(p)
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
-    _add_loop_flags(p)
-    p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
-    p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
     p.add_argument("--max-seconds", type=float, default=600.0)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("listen", help="the assistant on the microphone")
     p.add_argument("--device", default=None, help="capture device index or name (see --list-devices)")
     p.add_argument("--list-devices", action="store_true")
-    p.add_argument("--model", default="tiny.en")
-    p.add_argument("--backend", default="ctranslate2", choices=("transformers", "ctranslate2"))
-    p.add_argument("--compute-type", default="float32")
-    p.add_argument("--threads", type=int, default=None)
-    p.add_argument("--student", default=None)
-    p.add_argument("--intents", default="home")
-    p.add_argument("--no-teacher", action="store_true")
+    teacher_flags(p)
+    assistant_flags(p)
     p.add_argument("--seconds", type=float, default=None, help="stop after this long")
     p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
-    _add_loop_flags(p)
     p.add_argument("--reconnect-s", type=float, default=30.0,
                    help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")
-    p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
-    p.add_argument("--teacher-timeout", type=float, default=5.0)
     p.add_argument("--json", default=None, help="write every decision here on exit")
     p.set_defaults(func=cmd_listen)
 
     p = sub.add_parser("serve-teacher", help="serve the teacher over HTTP (OpenAI-compatible transcription + intents)")
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=8765)
-    p.add_argument("--model", default="tiny.en")
-    p.add_argument("--backend", default="ctranslate2", choices=("transformers", "ctranslate2"))
-    p.add_argument("--compute-type", default="float32")
-    p.add_argument("--threads", type=int, default=None)
+    teacher_flags(p)
     p.add_argument("--intents", default="home")
     p.add_argument("--max-mb", type=float, default=10.0, help="largest request body")
     p.add_argument("--max-seconds", type=float, default=30.0, help="longest audio accepted")

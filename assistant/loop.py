@@ -12,7 +12,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .decision import TEACHER_NOISE, Action, Decider, Decision, DecisionConfig
+from .decision import DISAGREE, TEACHER_NOISE, Action, Decider, Decision, DecisionConfig, student_agrees
 from .errors import AssistantError
 from .gate import FRAME, GateConfig, SpeechGate
 from .handlers import Home, answer
@@ -220,7 +220,11 @@ class Assistant:
             return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason=TEACHER_NOISE),
                            transcript=text, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         match = self.intents.from_text(text)
+        decision = event.decision
+        if match is not None and not student_agrees(self.intents.command_word(text), decision,
+                                                    self.cfg.decision.agree):
+            match, decision = None, replace(decision, reason=DISAGREE)
         with self.lock:
             reply = answer(match, self.home)
-        return replace(event, intent=match, answer=reply, transcript=text,
+        return replace(event, decision=decision, intent=match, answer=reply, transcript=text,
                        compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from assistant.audio import load_audio
-from assistant.decision import Action, Decider, DecisionConfig
+from assistant.decision import DISAGREE, Action, Decider, Decision, DecisionConfig, student_agrees
 from assistant.errors import LabelSetError
 from assistant.gate import SpeechGate
 from assistant.handlers import Home, answer
@@ -103,6 +103,28 @@ def test_a_label_can_carry_its_own_accept_bar() -> None:
     assert own.window(0.1, _p(0.93, 0.0, 0.07, 0.0)) is None  # "yes" keeps the shared bar
 
 
+def test_a_deferral_carries_what_the_student_heard() -> None:
+    d = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.99, smooth=1, max_accept_s=0.5))
+    d.start()
+    d.window(0.1, _p(0.6, 0.05, 0.3, 0.05), 0.1)
+    d.window(0.2, _p(0.2, 0.02, 0.7, 0.08), 0.2)
+    d.window(0.7, _p(0.1, 0.5, 0.3, 0.1), 0.7)  # after max_accept_s: no answer, but it was heard
+    got = d.end(1.0, 0.9)
+    assert got.action is Action.DEFER and got.support == pytest.approx({"yes": 0.6, "no": 0.5})
+    d.start()
+    assert d.end(2.0, 0.6).support == {"yes": 0.0, "no": 0.0}  # a new segment starts from nothing
+
+
+def test_the_teacher_is_followed_on_a_bare_command_word_only_if_the_student_heard_it() -> None:
+    defer = Decision(Action.DEFER, "yes", 0.6, 1.0, "student is unsure", {"yes": 0.6, "no": 0.004})
+    assert student_agrees("yes", defer, 0.1)
+    assert not student_agrees("no", defer, 0.1)  # e.g. a digit the teacher heard as "no"
+    assert student_agrees("no", defer, 0.0)  # floor 0: the check is off
+    assert student_agrees(None, defer, 0.1)  # a sentence: the teacher's own domain
+    assert student_agrees("marvin", defer, 0.1)  # a word the student has no share for
+    assert student_agrees("no", Decision(Action.DEFER, None, 0.0, 1.0, "x"), 0.1)  # nothing recorded
+
+
 def test_bad_decision_config() -> None:
     with pytest.raises(ValueError):
         DecisionConfig(accept=1.5)
@@ -133,6 +155,9 @@ def test_intents_from_labels_and_text() -> None:
     assert intents.from_text("Down.") == IntentMatch("VolumeDown")
     assert intents.from_text("what is the meaning of life") is None
     assert intents.from_text("") is None
+    assert intents.from_text("down down down down down down") == IntentMatch("VolumeDown")  # Whisper's echo
+    assert intents.command_word("Right. Right.") == "right" and intents.command_word("On.") == "on"
+    assert intents.command_word("down and up") is None and intents.command_word("") is None
 
 
 @pytest.mark.parametrize("text, match", [
@@ -206,6 +231,19 @@ def test_a_teacher_that_hears_no_speech_leaves_the_segment_unanswered() -> None:
     assert quiet[0].decision.reason == "teacher hears no speech"
 
 
+def test_a_bare_word_the_student_did_not_hear_is_not_carried_out() -> None:
+    """The session's deferred query said by the teacher as "Stop.": the student gave "stop" nothing there."""
+    events = _run(_session(), 320, lambda audio: "Stop.")
+    deferred = [e for e in events if e.decision.action is Action.DEFER]
+    assert deferred and deferred[0].decision.support["stop"] < 0.1
+    assert deferred[0].intent is None and deferred[0].answer == "Sorry, I didn't catch that."
+    assert deferred[0].decision.reason == DISAGREE and deferred[0].transcript == "Stop."
+    from assistant.loop import LoopConfig
+
+    events = _run(_session(), 320, lambda audio: "Stop.", LoopConfig(decision=DecisionConfig(agree=0.0)))
+    assert [e for e in events if e.decision.action is Action.DEFER][0].intent.intent == "MediaStop"
+
+
 def test_no_teacher_is_said_honestly() -> None:
     events = _run(_session(), 320, None)
     deferred = [e for e in events if e.decision.action is Action.DEFER]
@@ -258,6 +296,21 @@ def test_shipped_session_and_bench_functions(tmp_path: Path) -> None:
     assert fa["quiet"]["false_accepts"] == 0 and abs(fa["all"]["hours"] - 6 / 3600) < 1e-6
 
 
+def test_the_whole_assistant_on_command_clips_is_counted() -> None:
+    """Every clip lands in exactly one outcome; a teacher that always says "Stop." is right only on "stop"."""
+    from assistant.corpus import find_clips
+    from assistant.registry import Registry
+    from assistant.student import Student
+    from training.bench_assistant import real_command_outcomes
+
+    clips = [c for c in find_clips([SAMPLES / "commands"]) if not c.folder_label.startswith("_")]
+    out = real_command_outcomes(Student(Registry().path()), IntentSet.load(), clips, lambda a: "Stop.")
+    parts = ("student_right", "student_wrong", "teacher_right", "teacher_wrong", "unanswered")
+    assert out["clips"] == len(clips) > 0 and sum(out[k] for k in parts) == len(clips)
+    assert out["student_right"] > 0 and out["stopped_by_agree"] <= out["unanswered"]
+    assert out["stopped_by_agree_teacher_right"] <= out["stopped_by_agree"]
+
+
 def test_endless_sound_is_cut_into_segments() -> None:
     """A sound that never stops still reaches a decision (and the teacher) every MAX_SEGMENT_S."""
     from assistant.loop import MAX_SEGMENT_S
@@ -289,5 +342,6 @@ def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
     assert [d["label"] for d in runs["paused"]] == [d["label"] for d in runs["default"]]
     later = [p["time_s"] - d["time_s"] for p, d in zip(runs["paused"], runs["default"])]
     assert min(later) >= 0 and max(later) > 0  # held until the speaker paused (or already quiet)
-    bad = subprocess.run(base + ["--windows", "0"], capture_output=True, text=True, timeout=120)
-    assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and "--windows" in bad.stderr
+    for flag, value in (("--windows", "0"), ("--agree", "2")):
+        bad = subprocess.run(base + [flag, value], capture_output=True, text=True, timeout=120)
+        assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and flag in bad.stderr

@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
-from assistant.decision import NOISE, Action, DecisionConfig
+from assistant.decision import DISAGREE, NOISE, Action, DecisionConfig
 from assistant.errors import AssistantError
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
@@ -30,14 +30,15 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
     """Intents carried out on audio that holds no command, per folder and per hour.
 
     Without ``transcribe`` only the student's ACCEPTs count; with it, deferred segments go to the teacher
-    and every intent it finds counts as a false accept too (``teacher_false_accepts``).
+    and every intent it finds counts as a false accept too (``teacher_false_accepts``); ``stopped_by_agree``
+    counts the teacher's bare command words the student did not hear (``DecisionConfig.agree``).
     """
     out = {}
     for folder in folders:
         from .corpus import find_clips
 
         files = [c.path for c in find_clips([folder])][::every]  # none of this audio is in the student's data
-        seconds, accepts, by_teacher, examples = 0.0, 0, 0, []
+        seconds, accepts, by_teacher, stopped, examples = 0.0, 0, 0, 0, []
         for f in files:
             try:
                 audio = load_audio(f, max_seconds=None).samples
@@ -48,6 +49,7 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
             bot = Assistant(student, intents, transcribe, cfg)
             events = bot.feed_all(audio, CHUNK)
             for e in events:
+                stopped += e.decision.reason == DISAGREE
                 if e.decision.action is Action.ACCEPT or (e.decision.action is Action.DEFER and e.intent):
                     accepts += 1
                     by_teacher += e.decision.action is Action.DEFER
@@ -55,12 +57,13 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
                         what = e.decision.label if e.decision.action is Action.ACCEPT else f"teacher:{e.transcript!r}"
                         examples.append(f"{f.name}@{e.decision.time_s:.1f}s:{what}")
         out[folder.name] = {"files": len(files), "hours": seconds / 3600, "false_accepts": accepts,
-                            "teacher_false_accepts": by_teacher,
+                            "teacher_false_accepts": by_teacher, "stopped_by_agree": stopped,
                             "per_hour": accepts / (seconds / 3600) if seconds else None, "examples": examples}
     total_h = sum(v["hours"] for v in out.values())
     total = sum(v["false_accepts"] for v in out.values())
     out["all"] = {"hours": total_h, "false_accepts": total,
                   "teacher_false_accepts": sum(v["teacher_false_accepts"] for v in out.values()),
+                  "stopped_by_agree": sum(v["stopped_by_agree"] for v in out.values()),
                   "per_hour": total / total_h if total_h else None}
     return out
 
@@ -115,6 +118,31 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
             "ignored_as_noise": dropped / n if n else None, "response_ms": stats(times)}
 
 
+def real_command_outcomes(student: Student, intents: IntentSet, clips: list, transcribe, seed: int = 0) -> dict:
+    """The whole assistant (student + teacher) on real command clips, each alone in a stream as in
+    :func:`real_command_response`: shares answered right / wrong by the student and by the teacher, and
+    left unanswered (heard as noise, nothing matched, or a teacher's bare word the student did not hear:
+    ``stopped_by_agree``, with how many of those the teacher had right)."""
+    rng = np.random.default_rng(seed)
+    n = {"student_right": 0, "student_wrong": 0, "teacher_right": 0, "teacher_wrong": 0, "unanswered": 0,
+         "stopped_by_agree": 0, "stopped_by_agree_teacher_right": 0}
+    for c in clips:
+        a = load_audio(c.path).samples
+        pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
+        events = Assistant(student, intents, transcribe).feed_all(np.concatenate([pre, a, post]), CHUNK)
+        want = intents.from_label(c.folder_label)
+        e = next((x for x in events if x.intent is not None), None)
+        if e is None:
+            n["unanswered"] += 1
+            stopped = [x for x in events if x.decision.reason == DISAGREE]
+            n["stopped_by_agree"] += bool(stopped)
+            n["stopped_by_agree_teacher_right"] += any(intents.from_text(x.transcript or "") == want for x in stopped)
+            continue
+        who = "student" if e.decision.action is Action.ACCEPT else "teacher"
+        n[f"{who}_{'right' if e.intent == want else 'wrong'}"] += 1
+    return {"clips": len(clips), **n}
+
+
 def bench_assistant(args: argparse.Namespace) -> int:
     """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
     from assistant.teacher import load_teacher
@@ -144,6 +172,8 @@ def bench_assistant(args: argparse.Namespace) -> int:
 
         cmd_clips = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), "test") if c.folder_label in COMMANDS]
         real = real_command_response(student, intents, cmd_clips)
+        if args.with_teacher:
+            real["with_teacher"] = real_command_outcomes(student, intents, cmd_clips, transcribe)
 
     out = {"student": str(student.dir), "teacher": teacher.id, "session": str(session_dir), "repeats": args.repeats,
            "utterances": rows, "answered_right": right, "utterances_total": len(rows),
@@ -169,6 +199,17 @@ def bench_assistant(args: argparse.Namespace) -> int:
                   f"`ignore` bar); the rest go to the teacher; end of word → answer median **{r['median']:.0f} ms**, "
                   f"p95 {r['p95']:.0f} ms (decision's stream time - word end + measured compute; negative = "
                   "answered before the word's energy ended)."]
+        if "with_teacher" in real:
+            w = real["with_teacher"]
+            k = w["clips"]
+            lines += [f"\nThe whole assistant on the same speakers' {k} command clips (all of them, the teacher "
+                      f"answering deferrals): right {(w['student_right'] + w['teacher_right']) / k:.1%} "
+                      f"(student {w['student_right'] / k:.1%}, teacher {w['teacher_right'] / k:.1%}), wrong "
+                      f"{(w['student_wrong'] + w['teacher_wrong']) / k:.1%} (student {w['student_wrong'] / k:.1%}, "
+                      f"teacher {w['teacher_wrong'] / k:.1%}), unanswered {w['unanswered'] / k:.1%}; of those, "
+                      f"{w['stopped_by_agree']} were a bare command word from the teacher that the student did not "
+                      f"hear (`--agree` {DecisionConfig().agree:g}; the teacher had {w['stopped_by_agree_teacher_right']} "
+                      "of them right)."]
     if fa:
         lines += ["\nFalse accepts on audio with no command (no teacher):\n", "| audio | hours | false accepts | per hour |",
                   "|---|---|---|---|"]
@@ -177,10 +218,11 @@ def bench_assistant(args: argparse.Namespace) -> int:
         lines.append("\nExamples: " + "; ".join(e for v in fa.values() for e in v.get("examples", [])[:3]))
     if fa_teacher:
         lines += ["\nWith the teacher answering every deferral (its intents count as false accepts too):\n",
-                  "| audio | hours | false accepts | of them by the teacher | per hour |", "|---|---|---|---|---|"]
+                  "| audio | hours | false accepts | of them by the teacher | per hour | teacher's word stopped by `--agree` |",
+                  "|---|---|---|---|---|---|"]
         for name, v in fa_teacher.items():
             lines.append(f"| {name} | {v['hours']:.2f} | {v['false_accepts']} | {v['teacher_false_accepts']} | "
-                         f"{v['per_hour']:.1f} |")
+                         f"{v['per_hour']:.1f} | {v['stopped_by_agree']} |")
         lines.append("\nExamples: " + "; ".join(e for v in fa_teacher.values() for e in v.get("examples", [])[:3]))
     return write_report(args, "assistant-bench", lines, out)
 

