@@ -57,7 +57,7 @@ def _transcriber(args: argparse.Namespace):
 
         return RemoteTeacher(args.teacher_url, args.teacher_timeout).transcribe
     teacher = _teacher(args)
-    return lambda audio: teacher.hear(audio).text
+    return teacher.hear  # transcript + the teacher's label posterior, one encoder pass
 
 
 def _intents(name_or_path: str, manifest):

@@ -12,13 +12,19 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .decision import DISAGREE, TEACHER_NOISE, Action, Decider, Decision, DecisionConfig, student_agrees
+from .decision import (BOTH_SURE, DISAGREE, TEACHER_NOISE, Action, Decider, Decision, DecisionConfig,
+                       posterior_command, student_agrees)
 from .errors import AssistantError
 from .gate import FRAME, GateConfig, SpeechGate
 from .handlers import Home, answer
 from .intents import IntentMatch, IntentSet
 from .stream import RingBuffer
 from .student import Student
+from .teacher.base import Transcript
+
+Transcriber = Callable[[np.ndarray], "str | Transcript"]
+"""Answers a deferred segment: a transcript, or a :class:`Transcript` that may carry the teacher's label
+posterior (:meth:`Teacher.hear`)."""
 
 MAX_WINDOW_S = 4.0  # the longest student window a running loop can switch to
 PRE_ROLL_S = 0.3  # audio kept before the gate opens, so deferred segments start before the first loud frame
@@ -61,7 +67,7 @@ class LoopConfig:
 class Assistant:
     """Feed audio in any chunk size; get :class:`Event`s. ``transcribe`` answers deferrals (None: no teacher)."""
 
-    def __init__(self, student: Student, intents: IntentSet, transcribe: Callable[[np.ndarray], str] | None,
+    def __init__(self, student: Student, intents: IntentSet, transcribe: Transcriber | None,
                  cfg: LoopConfig | None = None, home: Home | None = None,
                  defer: Callable[[np.ndarray, Event], None] | None = None) -> None:
         """``defer``, when given, receives each deferred segment instead of the loop waiting for the
@@ -212,10 +218,11 @@ class Assistant:
         if self.transcribe is None:
             return replace(event, answer="I'm not sure, and no teacher is available to ask.", answered_by="-")
         try:
-            text = self.transcribe(audio)
+            heard = self.transcribe(audio)
         except AssistantError as e:
             return replace(event, answer=f"The teacher could not answer ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
+        text, posterior = (heard, None) if isinstance(heard, str) else (heard.text, heard.labels)
         if not text.strip():  # the teacher heard no speech (e.g. noise it checked with Teacher.hear): stay quiet
             return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason=TEACHER_NOISE),
                            transcript=text, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
@@ -224,6 +231,8 @@ class Assistant:
         if match is not None and not student_agrees(self.intents.command_word(text), decision,
                                                     self.cfg.decision.agree):
             match, decision = None, replace(decision, reason=DISAGREE)
+        elif match is None and (label := posterior_command(posterior, decision, self.cfg.decision)) is not None:
+            match, decision = self.intents.from_label(label), replace(decision, label=label, reason=BOTH_SURE)
         with self.lock:
             reply = answer(match, self.home)
         return replace(event, decision=decision, intent=match, answer=reply, transcript=text,

@@ -18,7 +18,7 @@ import numpy as np
 from .audio import SAMPLE_RATE
 from .decision import Action
 from .intents import IntentSet
-from .loop import Assistant, LoopConfig
+from .loop import Assistant, LoopConfig, Transcriber
 from .student import Student
 
 CHUNK = SAMPLE_RATE // 50
@@ -82,7 +82,7 @@ def apply_profile(profile: str) -> dict:
     return {"profile": profile, "cores": sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None}
 
 
-def session_run(student: Student, intents: IntentSet, transcribe: Callable[[np.ndarray], str] | None,
+def session_run(student: Student, intents: IntentSet, transcribe: Transcriber | None,
                 audio: np.ndarray, script: list[dict], realtime: bool = True, cfg: LoopConfig | None = None,
                 profile: dict[str, list[float]] | None = None) -> list[dict]:
     """One pass of the streaming loop over a scripted session, fed in 20 ms chunks (at real-time pace unless
@@ -95,7 +95,7 @@ def session_run(student: Student, intents: IntentSet, transcribe: Callable[[np.n
     worker = ThreadPoolExecutor(max_workers=1)
     local = threading.local()
 
-    def timed(seg: np.ndarray) -> str:
+    def timed(seg: np.ndarray):
         t0 = time.perf_counter()
         try:
             return transcribe(seg)  # type: ignore[misc]

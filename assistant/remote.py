@@ -17,6 +17,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE
 from .errors import TeacherError
+from .teacher.base import Transcript
 
 
 def wav_bytes(audio: np.ndarray) -> bytes:
@@ -70,6 +71,18 @@ class RemoteTeacher:
             raise TeacherError(f"teacher server at {self.url} returned something unusable ({e})") from e
         return data
 
-    def transcribe(self, audio: np.ndarray) -> str:
-        """The server's transcript of 16 kHz mono audio."""
-        return self._post("/v1/audio/transcriptions", audio, {"model": "whisper-1", "response_format": "json"})["text"]
+    def transcribe(self, audio: np.ndarray) -> Transcript:
+        """The server's transcript of 16 kHz mono audio, with the teacher's label posterior when the server
+        sends one (``verbose_json``; any OpenAI-compatible server works, without it)."""
+        data = self._post("/v1/audio/transcriptions", audio, {"model": "whisper-1", "response_format": "verbose_json"})
+        labels = data.get("labels")
+        if not (isinstance(labels, dict) and all(isinstance(v, (int, float)) for v in labels.values())):
+            labels = None  # absent or malformed: the transcript alone still answers
+
+        def num(key: str) -> float:
+            v = data.get(key)
+            return float(v) if isinstance(v, (int, float)) else 0.0
+
+        return Transcript(data["text"], num("no_speech_prob"), num("processing_seconds"),
+                          data.get("noise_prob") if isinstance(data.get("noise_prob"), (int, float)) else None,
+                          {str(k): float(v) for k, v in labels.items()} if labels else None)

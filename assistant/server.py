@@ -56,7 +56,8 @@ def create_app(teacher: Teacher, intents: IntentSet, max_bytes: int = MAX_BYTES_
             return PlainTextResponse(t.text)
         if response_format == "verbose_json":
             return {"text": t.text, "duration": audio.seconds, "language": "en",
-                    "no_speech_prob": t.no_speech_prob, "noise_prob": t.noise_prob, "processing_seconds": t.seconds}
+                    "no_speech_prob": t.no_speech_prob, "noise_prob": t.noise_prob, "labels": t.labels,
+                    "processing_seconds": t.seconds}
         return {"text": t.text}
 
     @app.post("/v1/intent")

@@ -8,7 +8,8 @@ import numpy as np
 import pytest
 
 from assistant.audio import load_audio
-from assistant.decision import DISAGREE, Action, Decider, Decision, DecisionConfig, student_agrees
+from assistant.decision import (BOTH_SURE, DISAGREE, LONG, Action, Decider, Decision, DecisionConfig,
+                                posterior_command, student_agrees)
 from assistant.errors import LabelSetError
 from assistant.gate import SpeechGate
 from assistant.handlers import Home, answer
@@ -123,6 +124,19 @@ def test_the_teacher_is_followed_on_a_bare_command_word_only_if_the_student_hear
     assert student_agrees(None, defer, 0.1)  # a sentence: the teacher's own domain
     assert student_agrees("marvin", defer, 0.1)  # a word the student has no share for
     assert student_agrees("no", Decision(Action.DEFER, None, 0.0, 1.0, "x"), 0.1)  # nothing recorded
+
+
+def test_both_posteriors_must_be_sure_of_one_command_when_the_transcript_names_nothing() -> None:
+    cfg = DecisionConfig(posterior_teacher=0.97, posterior_student=0.9)
+    defer = Decision(Action.DEFER, "no", 0.95, 1.0, "student is unsure", {"yes": 0.02, "no": 0.95})
+    assert posterior_command({"yes": 0.01, "no": 0.98, "_unknown_": 0.01}, defer, cfg) == "no"
+    assert posterior_command({"yes": 0.01, "no": 0.9, "_unknown_": 0.09}, defer, cfg) is None  # teacher unsure
+    assert posterior_command({"yes": 0.98, "no": 0.01, "_unknown_": 0.01}, defer, cfg) is None  # student: 0.02
+    assert posterior_command({"_unknown_": 0.99}, defer, cfg) is None  # not a command
+    assert posterior_command(None, defer, cfg) is None  # a teacher without a posterior (a plain server)
+    long = Decision(Action.DEFER, None, 0.95, 1.0, LONG, {"yes": 0.02, "no": 0.95})
+    assert posterior_command({"no": 0.99}, long, cfg) is None  # a query: the transcript decides
+    assert posterior_command({"no": 0.99}, defer, DecisionConfig(posterior_teacher=1.0)) is None  # off
 
 
 def test_bad_decision_config() -> None:
@@ -242,6 +256,23 @@ def test_a_bare_word_the_student_did_not_hear_is_not_carried_out() -> None:
 
     events = _run(_session(), 320, lambda audio: "Stop.", LoopConfig(decision=DecisionConfig(agree=0.0)))
     assert [e for e in events if e.decision.action is Action.DEFER][0].intent.intent == "MediaStop"
+
+
+def test_the_teachers_posterior_answers_when_its_transcript_names_nothing() -> None:
+    """The session's last command ("stop"), deferred by a strict student bar: Whisper writes "Stuff." (no
+    intent), but its posterior and the student's both say stop."""
+    from assistant.loop import LoopConfig
+    from assistant.teacher import Transcript
+
+    def teacher(audio: np.ndarray) -> Transcript:
+        return Transcript("Stuff.", 0.1, 0.0, 0.0, {"stop": 0.99, "go": 0.005, "_unknown_": 0.005})
+
+    strict = LoopConfig(decision=DecisionConfig(accept=1.0))  # everything goes to the teacher
+    events = [e for e in _run(_session(), 320, teacher, strict) if e.decision.action is Action.DEFER]
+    last = events[-1]
+    assert last.decision.support["stop"] >= 0.9 and last.intent.intent == "MediaStop"
+    assert last.decision.reason == BOTH_SURE and last.decision.label == "stop" and last.transcript == "Stuff."
+    assert events[0].intent is None  # "yes": the student is sure of it, but the teacher's posterior is not
 
 
 def test_no_teacher_is_said_honestly() -> None:

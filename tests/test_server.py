@@ -63,8 +63,23 @@ def _post_raw(url: str, data: bytes) -> tuple[int, str]:
 
 
 def test_transcription_is_openai_compatible(server: str) -> None:
-    text = RemoteTeacher(server, timeout_s=30).transcribe(load_audio(sample("yes")).samples)
-    assert "yes" in text.lower()
+    heard = RemoteTeacher(server, timeout_s=30).transcribe(load_audio(sample("yes")).samples)
+    assert "yes" in heard.text.lower()
+    assert heard.labels is not None and max(heard.labels, key=heard.labels.get) == "yes"  # the label posterior too
+
+
+def test_a_server_without_the_label_posterior_still_answers() -> None:
+    """Any OpenAI-compatible server: plain ``{"text": ...}`` (or junk where the posterior would be) is fine."""
+    for body in (b'{"text": "turn it up"}', b'{"text": "up", "labels": "junk", "noise_prob": "x"}'):
+        handler = type("H", (_Fake,), {"delay": 0.0, "body": body})
+        srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        threading.Thread(target=srv.serve_forever, daemon=True).start()
+        try:
+            heard = RemoteTeacher(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=2).transcribe(
+                np.zeros(1600, np.float32))
+            assert heard.text in ("turn it up", "up") and heard.labels is None and heard.noise_prob is None
+        finally:
+            srv.shutdown()
 
 
 def test_intent_endpoint(server: str) -> None:

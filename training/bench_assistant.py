@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
-from assistant.decision import DISAGREE, NOISE, Action, DecisionConfig
+from assistant.decision import BOTH_SURE, DISAGREE, NOISE, Action, DecisionConfig
 from assistant.errors import AssistantError
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
@@ -122,10 +122,11 @@ def real_command_outcomes(student: Student, intents: IntentSet, clips: list, tra
     """The whole assistant (student + teacher) on real command clips, each alone in a stream as in
     :func:`real_command_response`: shares answered right / wrong by the student and by the teacher, and
     left unanswered (heard as noise, nothing matched, or a teacher's bare word the student did not hear:
-    ``stopped_by_agree``, with how many of those the teacher had right)."""
+    ``stopped_by_agree``, with how many of those the teacher had right); ``by_posterior``: answers taken
+    from the two posteriors because the transcript named no intent (``DecisionConfig.posterior_teacher``)."""
     rng = np.random.default_rng(seed)
     n = {"student_right": 0, "student_wrong": 0, "teacher_right": 0, "teacher_wrong": 0, "unanswered": 0,
-         "stopped_by_agree": 0, "stopped_by_agree_teacher_right": 0}
+         "stopped_by_agree": 0, "stopped_by_agree_teacher_right": 0, "by_posterior_right": 0, "by_posterior_wrong": 0}
     for c in clips:
         a = load_audio(c.path).samples
         pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
@@ -139,7 +140,9 @@ def real_command_outcomes(student: Student, intents: IntentSet, clips: list, tra
             n["stopped_by_agree_teacher_right"] += any(intents.from_text(x.transcript or "") == want for x in stopped)
             continue
         who = "student" if e.decision.action is Action.ACCEPT else "teacher"
-        n[f"{who}_{'right' if e.intent == want else 'wrong'}"] += 1
+        verdict = "right" if e.intent == want else "wrong"
+        n[f"{who}_{verdict}"] += 1
+        n[f"by_posterior_{verdict}"] += e.decision.reason == BOTH_SURE
     return {"clips": len(clips), **n}
 
 
@@ -152,7 +155,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     student = Student(Registry().path(), threads=1)
     intents = IntentSet.load()
     teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
-    transcribe = lambda audio: teacher.hear(audio).text  # noqa: E731
+    transcribe = teacher.hear
     session_dir = Path(args.session)
     audio = load_audio(session_dir / "session.flac", max_seconds=None).samples
     script = json.loads((session_dir / "session.json").read_text())["utterances"]
@@ -206,7 +209,10 @@ def bench_assistant(args: argparse.Namespace) -> int:
                       f"answering deferrals): right {(w['student_right'] + w['teacher_right']) / k:.1%} "
                       f"(student {w['student_right'] / k:.1%}, teacher {w['teacher_right'] / k:.1%}), wrong "
                       f"{(w['student_wrong'] + w['teacher_wrong']) / k:.1%} (student {w['student_wrong'] / k:.1%}, "
-                      f"teacher {w['teacher_wrong'] / k:.1%}), unanswered {w['unanswered'] / k:.1%}; of those, "
+                      f"teacher {w['teacher_wrong'] / k:.1%}), unanswered {w['unanswered'] / k:.1%}. The teacher's "
+                      f"answers include {w['by_posterior_right']} right and {w['by_posterior_wrong']} wrong taken from "
+                      "its posterior where its transcript named no intent (both models sure of one command). "
+                      f"Of the unanswered, "
                       f"{w['stopped_by_agree']} were a bare command word from the teacher that the student did not "
                       f"hear (`--agree` {DecisionConfig().agree:g}; the teacher had {w['stopped_by_agree_teacher_right']} "
                       "of them right)."]

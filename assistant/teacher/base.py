@@ -54,6 +54,9 @@ class Transcript:
     """Compute time spent on this clip (s)."""
     noise_prob: float | None = None
     """The teacher's posterior of ``_silence_`` (no speech) when :meth:`Teacher.hear` checked the clip."""
+    labels: dict[str, float] | None = None
+    """:meth:`Teacher.hear`: the teacher's whole posterior over the Speech Commands labels (the loop
+    falls back on it when the transcript names no intent; ``DecisionConfig.posterior_teacher``)."""
 
     def to_dict(self) -> dict:
         """JSON form."""
@@ -113,7 +116,8 @@ class Teacher(ABC):
         lab = self.label_batch([arr], label_set)[0]
         noise = float(lab.probs[label_set.labels.index(label_set.silence)])
         t = lab.transcript
-        return Transcript("" if noise >= NOISE_PROB else t.text, t.no_speech_prob, lab.seconds, noise)
+        return Transcript("" if noise >= NOISE_PROB else t.text, t.no_speech_prob, lab.seconds, noise,
+                          {k: float(p) for k, p in zip(label_set.labels, lab.probs)})
 
     @abstractmethod
     def label_batch(self, audios: Sequence[np.ndarray], label_set: LabelSet, *,
