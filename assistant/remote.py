@@ -40,12 +40,18 @@ def _multipart(fields: dict[str, str], file_bytes: bytes) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+class _Refused(TeacherError):
+    """The server answered 400/415/422: it does not take this request (e.g. ``verbose_json``)."""
+
+
 class RemoteTeacher:
-    """``transcribe(audio) -> text`` over HTTP, with a timeout."""
+    """``transcribe(audio) -> Transcript`` over HTTP, with a timeout."""
 
     def __init__(self, url: str, timeout_s: float = 5.0) -> None:
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.plain = False
+        """Set once the server refused ``verbose_json``: ask for plain ``json`` from then on."""
 
     def _post(self, path: str, audio: np.ndarray, fields: dict[str, str]) -> dict:
         body, ctype = _multipart(fields, wav_bytes(audio))
@@ -55,7 +61,8 @@ class RemoteTeacher:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")[:200]
-            raise TeacherError(f"teacher server at {self.url} refused the request ({e.code}: {detail})") from e
+            kind = _Refused if e.code in (400, 415, 422) else TeacherError
+            raise kind(f"teacher server at {self.url} refused the request ({e.code}: {detail})") from e
         except (socket.timeout, TimeoutError) as e:
             raise TeacherError(f"teacher server at {self.url} did not answer within {self.timeout_s:g} s") from e
         except (urllib.error.URLError, OSError) as e:
@@ -74,7 +81,18 @@ class RemoteTeacher:
     def transcribe(self, audio: np.ndarray) -> Transcript:
         """The server's transcript of 16 kHz mono audio, with the teacher's label posterior when the server
         sends one (``verbose_json``; any OpenAI-compatible server works, without it)."""
-        data = self._post("/v1/audio/transcriptions", audio, {"model": "whisper-1", "response_format": "verbose_json"})
+        path, plain = "/v1/audio/transcriptions", {"model": "whisper-1", "response_format": "json"}
+        if self.plain:
+            data = self._post(path, audio, plain)
+        else:
+            try:
+                data = self._post(path, audio, {**plain, "response_format": "verbose_json"})
+            except _Refused as refused:
+                try:
+                    data = self._post(path, audio, plain)
+                except TeacherError:
+                    raise refused from None  # it refuses the audio itself, not the format
+                self.plain = True  # a server that only speaks plain json
         labels = data.get("labels")
         if not (isinstance(labels, dict) and all(isinstance(v, (int, float)) for v in labels.values())):
             labels = None  # absent or malformed: the transcript alone still answers

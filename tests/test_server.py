@@ -68,6 +68,13 @@ def test_transcription_is_openai_compatible(server: str) -> None:
     assert heard.labels is not None and max(heard.labels, key=heard.labels.get) == "yes"  # the label posterior too
 
 
+def test_audio_the_server_refuses_is_reported_and_the_format_kept(server: str) -> None:
+    remote = RemoteTeacher(server, timeout_s=30)
+    with pytest.raises(TeacherError, match="longer than"):
+        remote.transcribe(np.zeros(16000 * 12, np.float32))  # over the server's 10 s limit
+    assert not remote.plain  # the server refused the audio, not verbose_json
+
+
 def test_a_server_without_the_label_posterior_still_answers() -> None:
     """Any OpenAI-compatible server: plain ``{"text": ...}`` (or junk where the posterior would be) is fine."""
     for body in (b'{"text": "turn it up"}', b'{"text": "up", "labels": "junk", "noise_prob": "x"}'):
@@ -143,6 +150,29 @@ def test_teacher_slow_or_garbage(delay: float, body: bytes, match: str) -> None:
     try:
         with pytest.raises(TeacherError, match=match):
             RemoteTeacher(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=0.5).transcribe(np.zeros(1600, np.float32))
+    finally:
+        srv.shutdown()
+
+
+class _PlainOnly(_Fake):
+    """A server that refuses ``verbose_json`` (400) and answers plain ``json``."""
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server's name
+        body = self.rfile.read(int(self.headers["Content-Length"]))
+        verbose = b"verbose_json" in body
+        self.send_response(400 if verbose else 200)
+        self.end_headers()
+        self.wfile.write(b'{"error": "unsupported response_format"}' if verbose else b'{"text": "stop"}')
+
+
+def test_a_server_that_refuses_verbose_json_is_asked_for_plain_json() -> None:
+    srv = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _PlainOnly)
+    threading.Thread(target=srv.serve_forever, daemon=True).start()
+    try:
+        remote = RemoteTeacher(f"http://127.0.0.1:{srv.server_address[1]}", timeout_s=2)
+        for _ in range(2):  # the second call asks for plain json at once
+            assert remote.transcribe(np.zeros(1600, np.float32)).text == "stop"
+        assert remote.plain
     finally:
         srv.shutdown()
 
