@@ -190,10 +190,14 @@ def cmd_run(args: argparse.Namespace) -> int:
 
 
 def _print_event(ev, prefix: str = "") -> None:
+    from .decision import BOTH_SURE, DISAGREE
+
     d = ev.decision
     conf = f"{d.confidence:.4f}" if 0.99 <= d.confidence < 0.99995 else f"{d.confidence:4.2f}"  # 0.9996 < 0.9998
     what = f"{d.action.value:6s} {d.label or '':9s} {conf}"
     heard = f" heard {ev.transcript!r}" if ev.transcript is not None else ""
+    if d.reason in (BOTH_SURE, DISAGREE):  # the answer did not come from the transcript alone: say why
+        heard += f" ({d.reason})"
     intent = f" -> {ev.intent.intent}{ev.intent.slots or ''}" if ev.intent else ""
     reply = f": {ev.answer}" if ev.answer else f" ({d.reason})"
     print(f"{prefix}[{d.time_s:6.2f} s] {what}{heard}{intent}{reply}  ({ev.compute_ms:.1f} ms, {ev.answered_by})",
