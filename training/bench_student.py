@@ -111,6 +111,8 @@ def bench_student(args: argparse.Namespace) -> int:
                      f"p95 {latency['torch_eager']['p95']:.3f} ms.")
     lines.append("\nPer class (student / teacher): " + ", ".join(
         f"{k} {v:.0%}/{t['accuracy']['per_class'].get(k, float('nan')):.0%}" for k, v in s["accuracy"]["per_class"].items()))
+    lines.append(f"\nThe student agrees with the teacher on {t['student_agreement']:.1%} of these clips and is wrong where the "
+                 f"teacher is right on {t['student_wrong_teacher_right']} of {t['clips']}.")
     lines.append(f"\nConfusion matrices: `{s['confusion_png']}`, `{t['confusion_png']}`")
     report.mkdir(parents=True, exist_ok=True)
     (report / "student-bench.md").write_text("\n".join(lines) + "\n")

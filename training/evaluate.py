@@ -72,9 +72,13 @@ def evaluate(student: Student, clips: list[Clip], label_set: LabelSet, teacher_l
         ttruth = [t for c, t, _ in rows if str(c.path) in teacher_labels]
         tacc = accuracy(ttruth, tpred, label_set.labels)
         tpng = plot_confusion(tacc, report_dir / f"{name}-teacher-confusion.png", "teacher on the same clips")
+        spred = [p for c, _, p in rows if str(c.path) in teacher_labels]
         result["teacher"] = {"accuracy": tacc.to_dict(), "commands_accuracy": tacc.subset(list(label_set.commands)),
                              "false_accepts": false_accepts(ttruth, tpred, label_set), "confusion_png": str(tpng),
-                             "clips": len(ttruth)}
+                             "clips": len(ttruth),
+                             # how far the student is from its teacher on these speakers, and where it loses
+                             "student_agreement": float(np.mean([a == b for a, b in zip(spred, tpred)])) if tpred else None,
+                             "student_wrong_teacher_right": int(sum(s != h and t == h for s, t, h in zip(spred, tpred, ttruth)))}
     return result
 
 
@@ -89,6 +93,9 @@ def print_result(r: dict) -> None:
     so = r["student"]["accuracy"]["overall"]
     to = r.get("teacher", {}).get("accuracy", {}).get("overall")
     print(f"  {'overall':>10s}  {so:8.1%}  " + (f"{to:8.1%}" if to is not None else "       -"))
+    if r.get("teacher", {}).get("student_agreement") is not None:
+        print(f"  student agrees with the teacher on {r['teacher']['student_agreement']:.1%}; wrong where the teacher "
+              f"is right on {r['teacher']['student_wrong_teacher_right']} of {r['teacher']['clips']} clips")
     fa = r["student"]["false_accepts"]
     if fa["clips"]:
         print(f"  false accepts of out-of-set clips: student {fa['false_accepts']}/{fa['clips']}"
