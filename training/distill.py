@@ -20,6 +20,7 @@ from assistant.frontend import FrontEnd
 
 from .augment import AugmentConfig, NoiseBank, augment
 from .dataset import DistillSet
+from .dims import StudentDims
 
 log = logging.getLogger(__name__)
 
@@ -36,9 +37,9 @@ class DistillConfig:
     temperature: float = 2.0
     alpha: float = 0.5
     """Weight of the cross-entropy on the teacher's argmax."""
-    width: int = 16
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    """BC-ResNet blocks per stage (see :class:`training.model.StudentDims`)."""
+    width: int = StudentDims.width
+    blocks: tuple[int, ...] = StudentDims.blocks
+    """BC-ResNet blocks per stage (see :class:`training.dims.StudentDims`)."""
     p_clean: float = 0.15
     """Share of examples shown without augmentation each epoch."""
     seed: int = 0
@@ -102,7 +103,7 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     import torch
     from tqdm import tqdm
 
-    from .model import Student, StudentDims, count_parameters
+    from .model import Student, count_parameters
 
     torch.set_num_threads(cfg.threads)
     torch.manual_seed(cfg.seed)

@@ -8,7 +8,7 @@ filterbank and a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Ki
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -17,6 +17,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from assistant.frontend import FrontEnd
+
+from .dims import StudentDims
 
 
 def mel_filterbank(fe: FrontEnd) -> np.ndarray:
@@ -104,26 +106,6 @@ class LogMel(nn.Module):
         re, im = spec[..., : self.k2], spec[..., self.k2:]
         power = (re * re + im * im).reshape(-1, nf, self.r1 * self.k2)
         return torch.log(power @ self.mel + 1e-6).transpose(1, 2)
-
-
-@dataclass(frozen=True)
-class StudentDims:
-    """Architecture; saved with the weights so a model rebuilds from its files alone."""
-
-    n_classes: int
-    width: int = 16
-    """Channels of the first stage (later stages: 1x, 1.5x, 2x, 2.5x)."""
-    blocks: tuple[int, ...] = (2, 2, 2, 2)
-    dropout: float = 0.1
-
-    def to_dict(self) -> dict:
-        """Manifest form."""
-        return {**asdict(self), "blocks": list(self.blocks)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> StudentDims:
-        """From a manifest."""
-        return cls(**{**d, "blocks": tuple(d["blocks"])})
 
 
 class BCBlock(nn.Module):
