@@ -17,16 +17,16 @@ def _teacher(args: argparse.Namespace):
 
 
 def _loop_config(args: argparse.Namespace):
-    """The loop's settings from ``--accept``, ``--windows``, ``--wait-for-pause`` and ``--agree``."""
+    """The loop's settings from ``--accept``, ``--windows``, ``--wait-for-pause``, ``--instant`` and ``--agree``."""
     from .decision import DecisionConfig
     from .loop import LoopConfig
 
     try:
         d = DecisionConfig(accept=args.accept, smooth=args.windows, min_pause_s=args.wait_for_pause / 1000,
-                           agree=args.agree)
+                           instant=args.instant, agree=args.agree)
     except ValueError:
-        raise AssistantError("--accept must be in (0, 1], --windows at least 1, --wait-for-pause 0 or more "
-                             "milliseconds and --agree in [0, 1]") from None
+        raise AssistantError("--accept and --instant must be in (0, 1], --windows at least 1, --wait-for-pause 0 "
+                             "or more milliseconds and --agree in [0, 1]") from None
     return LoopConfig(decision=d)
 
 
@@ -38,6 +38,8 @@ def _add_loop_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait-for-pause", type=float, default=d.min_pause_s * 1000, metavar="MS",
                    help="answer a command only after the speaker pauses this long (fewer false accepts in "
                         "chatter, slower answers: see README)")
+    p.add_argument("--instant", type=float, default=d.instant,
+                   help="answer at once all the same from this confidence (default %(default)s; 1: always wait)")
     p.add_argument("--accept", type=float, default=d.accept,
                    help="the student's instant-answer bar (default %(default)s; higher: fewer false accepts, "
                         "more deferrals)")

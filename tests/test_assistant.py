@@ -364,7 +364,8 @@ def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
     session = str(SAMPLES / "session" / "session.flac")
     base = [sys.executable, "-m", "assistant.cli", "run", session, "--no-teacher"]
     runs = {}
-    for name, extra in (("default", []), ("strict", ["--accept", "1.0"]), ("paused", ["--wait-for-pause", "80"])):
+    for name, extra in (("default", ["--wait-for-pause", "0"]), ("strict", ["--accept", "1.0"]),
+                        ("paused", ["--wait-for-pause", "80", "--instant", "1"])):
         out = tmp_path / f"{name}.json"
         p = subprocess.run(base + extra + ["--json", str(out)], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr

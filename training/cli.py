@@ -420,7 +420,11 @@ def build_parser() -> argparse.ArgumentParser:
                                           "time and instant answers on real commands, false accepts per hour")
     p.add_argument("--accept", default="0.999,0.9998", help="instant-answer bars, comma-separated")
     p.add_argument("--smooth", default="4,2", help="windows averaged, comma-separated")
-    p.add_argument("--wait-for-pause", default="0", help="milliseconds, comma-separated")
+    p.add_argument("--wait-for-pause", default=f"0,{DecisionConfig().min_pause_s * 1000:g}",
+                   help="milliseconds, comma-separated")
+    p.add_argument("--instant", default=f"{DecisionConfig().instant:g}",
+                   help="with a pause wait: answer at once all the same from this confidence (comma-separated; "
+                        "1: always wait)")
     p.add_argument("--ignore", type=float, default=DecisionConfig().ignore, help="noise bar (default %(default)s)")
     p.add_argument("--split", default="calib", choices=("calib", "test", "train"),
                    help="speakers whose command clips are used (choose settings on calib, report on test)")
