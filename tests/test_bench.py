@@ -89,7 +89,7 @@ def test_bench_worker_bad_model_is_one_line() -> None:
 
 def test_bench_loop_compares_settings_on_real_audio(tmp_path: Path, shared_data: Path) -> None:
     cmd = [sys.executable, "-m", "training.cli", "bench-loop", "--accept", "0.99,0.9998", "--smooth", "2",
-           "--every", "40", "--data", str(shared_data), "--report-dir", str(tmp_path)]
+           "--wait-for-pause", "0", "--every", "40", "--data", str(shared_data), "--report-dir", str(tmp_path)]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     rows = json.loads((tmp_path / "loop-sweep.json").read_text())["rows"]
