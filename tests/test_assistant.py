@@ -102,6 +102,13 @@ def test_a_label_can_carry_its_own_accept_bar() -> None:
     assert got is not None and got.action is Action.ACCEPT and got.label == "no"
     own.start()
     assert own.window(0.1, _p(0.93, 0.0, 0.07, 0.0)) is None  # "yes" keeps the shared bar
+    waiting = Decider(LABELS, ("yes", "no"), DecisionConfig(accept=0.9, smooth=1, min_pause_s=0.08, instant=0.999),
+                      accept_by_label={"no": 0.9})
+    waiting.start()
+    assert waiting.window(0.1, _p(0.93, 0.0, 0.07, 0.0), 0.1, paused=False) is None  # "yes" waits for the pause
+    waiting.start()
+    got = waiting.window(0.1, _p(0.0, 0.93, 0.07, 0.0), 0.1, paused=False)  # an added word does not wait
+    assert got is not None and got.label == "no"
 
 
 def test_a_deferral_carries_what_the_student_heard() -> None:
