@@ -125,7 +125,6 @@ class Decider:
         self.history: deque[np.ndarray] = deque(maxlen=cfg.smooth)
         self.in_segment = False
         self.decided = False
-        self.peak = (0.0, None)  # best smoothed command probability in this segment
         self.support = np.zeros(len(labels))  # per-label peak of the smoothed probabilities in this segment
         self.pending: Decision | None = None  # confident, waiting for a pause (min_pause_s)
 
@@ -133,7 +132,6 @@ class Decider:
         """A speech segment began."""
         self.in_segment, self.decided = True, False
         self.history.clear()
-        self.peak = (0.0, None)
         self.support[:] = 0.0
         self.pending = None
 
@@ -147,8 +145,6 @@ class Decider:
         mean = np.mean(self.history, axis=0)
         np.maximum(self.support, mean, out=self.support)
         k = int(self.command_idx[np.argmax(mean[self.command_idx])])
-        if mean[k] > self.peak[0]:
-            self.peak = (float(mean[k]), self.labels[k])
         if speech_s > self.cfg.max_accept_s:  # a longer query is under way: no instant answer
             self.pending = None
             return None
@@ -179,11 +175,13 @@ class Decider:
         if duration_s < self.cfg.min_speech_s:
             return Decision(Action.IGNORE, None, 0.0, time_s, "too short to be speech")
         support = {self.labels[i]: float(self.support[i]) for i in self.command_idx}
+        best = max(support, key=support.get) if support else None  # the command the student came closest to
+        peak = support[best] if best is not None else 0.0
         if duration_s > self.cfg.max_command_s:
-            return Decision(Action.DEFER, None, self.peak[0], time_s, LONG, support)
+            return Decision(Action.DEFER, None, peak, time_s, LONG, support)
         if silence_prob >= self.cfg.ignore:
             return Decision(Action.IGNORE, None, silence_prob, time_s, NOISE)
-        return Decision(Action.DEFER, self.peak[1], self.peak[0], time_s, "student is unsure", support)
+        return Decision(Action.DEFER, best if peak > 0 else None, peak, time_s, "student is unsure", support)
 
 
 def student_agrees(word: str | None, decision: Decision, floor: float) -> bool:

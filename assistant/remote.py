@@ -93,14 +93,11 @@ class RemoteTeacher:
                 except TeacherError:
                     raise refused from None  # it refuses the audio itself, not the format
                 self.plain = True  # a server that only speaks plain json
-        labels = data.get("labels")
-        if not (isinstance(labels, dict) and all(isinstance(v, (int, float)) for v in labels.values())):
-            labels = None  # absent or malformed: the transcript alone still answers
+        def num(v: object) -> float | None:  # absent or malformed fields: the transcript alone still answers
+            return float(v) if isinstance(v, (int, float)) else None
 
-        def num(key: str) -> float:
-            v = data.get(key)
-            return float(v) if isinstance(v, (int, float)) else 0.0
-
-        return Transcript(data["text"], num("no_speech_prob"), num("processing_seconds"),
-                          data.get("noise_prob") if isinstance(data.get("noise_prob"), (int, float)) else None,
-                          {str(k): float(v) for k, v in labels.items()} if labels else None)
+        raw = data.get("labels")
+        labels = {str(k): num(v) for k, v in raw.items()} if isinstance(raw, dict) else None
+        return Transcript(data["text"], num(data.get("no_speech_prob")) or 0.0,
+                          num(data.get("processing_seconds")) or 0.0, num(data.get("noise_prob")),
+                          labels if labels and None not in labels.values() else None)

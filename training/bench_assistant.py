@@ -77,9 +77,15 @@ def first_accept(student: Student, intents: IntentSet, audio: np.ndarray, before
 
 
 def stream_events(student: Student, intents: IntentSet, audio: np.ndarray, before: np.ndarray, after: np.ndarray,
-                  cfg=None) -> list:
-    """Every event of ``before`` + audio + ``after`` through the assistant's loop (no teacher), fed as fast as possible."""
-    return Assistant(student, intents, None, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
+                  cfg=None, transcribe=None) -> list:
+    """Every event of ``before`` + audio + ``after`` through the assistant's loop (no teacher unless
+    ``transcribe``), fed as fast as possible."""
+    return Assistant(student, intents, transcribe, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
+
+
+def _quiet(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """Faint noise to put a command clip alone in a stream: 0.5 s before, 1 s after."""
+    return tuple((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))  # type: ignore[return-value]
 
 
 def real_command_response(student: Student, intents: IntentSet, clips: list, cfg=None, seed: int = 0) -> dict:
@@ -99,8 +105,7 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
         if end >= a.size - SAMPLE_RATE // 100:  # the word (or the noise) runs to the clip's end: end unknown
             unsure_end += 1
             continue
-        pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
-        events = stream_events(student, intents, a, pre, post, cfg)
+        events = stream_events(student, intents, a, *_quiet(rng), cfg)
         e = next((x for x in events if x.decision.action is Action.ACCEPT), None)
         speakers.add(c.speaker)
         if e is None:
@@ -129,8 +134,7 @@ def real_command_outcomes(student: Student, intents: IntentSet, clips: list, tra
          "stopped_by_agree": 0, "stopped_by_agree_teacher_right": 0, "by_posterior_right": 0, "by_posterior_wrong": 0}
     for c in clips:
         a = load_audio(c.path).samples
-        pre, post = (rng.standard_normal(8000) * 1e-3).astype(np.float32), (rng.standard_normal(16000) * 1e-3).astype(np.float32)
-        events = Assistant(student, intents, transcribe).feed_all(np.concatenate([pre, a, post]), CHUNK)
+        events = stream_events(student, intents, a, *_quiet(rng), transcribe=transcribe)
         want = intents.from_label(c.folder_label)
         e = next((x for x in events if x.intent is not None), None)
         if e is None:
