@@ -32,16 +32,19 @@ def _toy_set(n: int = 24) -> DistillSet:
     return DistillSet(("a", "b", "c"), np.stack(x), np.stack(soft), ["toy"] * n, [str(i) for i in range(n)])
 
 
-def test_training_resumes_where_it_stopped(tmp_path: Path) -> None:
-    """Stopped after 2 of 3 epochs and resumed == 3 epochs in one go, loss for loss."""
+@pytest.mark.parametrize("ema", [0.0, 0.9])
+def test_training_resumes_where_it_stopped(tmp_path: Path, ema: float) -> None:
+    """Stopped after 2 of 3 epochs and resumed == 3 epochs in one go, loss for loss (with and without a
+    moving average of the weights, which is checkpointed too)."""
     data = _toy_set()
-    cfg = DistillConfig(epochs=3, batch_size=8, width=8, threads=1)
+    cfg = DistillConfig(epochs=3, batch_size=8, width=8, threads=1, ema=ema)
     _, part = train(data, data, tmp_path / "a", cfg, NoiseBank(None), FrontEnd(), progress=False, stop_after=2)
     assert len(part) == 2 and (tmp_path / "a" / "checkpoint.pt").is_file()
     _, resumed = train(data, data, tmp_path / "a", cfg, NoiseBank(None), FrontEnd(), progress=False)
     _, whole = train(data, data, tmp_path / "b", cfg, NoiseBank(None), FrontEnd(), progress=False)
     assert len(resumed) == 3 and resumed[:2] == part
     assert [round(h["loss"], 5) for h in resumed] == [round(h["loss"], 5) for h in whole]
+    assert [h["val_agreement"] for h in resumed] == [h["val_agreement"] for h in whole]
     assert json.loads((tmp_path / "a" / "config.json").read_text())["parameters"] > 0
 
 
@@ -58,8 +61,35 @@ def test_a_run_is_not_resumed_with_other_settings(tmp_path: Path) -> None:
     with pytest.raises(AssistantError, match=r"other settings \(distill.epochs\).*new run directory"):
         train(data, data, tmp_path, replace(cfg, epochs=4), NoiseBank(None), FrontEnd(), progress=False)
     assert (tmp_path / "config.json").read_text() == before
+    config = json.loads(before)
+    del config["distill"]["ema"]  # a run started before a setting existed, that setting left off: resumes
+    (tmp_path / "config.json").write_text(json.dumps(config))
     _, history = train(data, data, tmp_path, replace(cfg, threads=2), NoiseBank(None), FrontEnd(), progress=False)
     assert len(history) == 3  # another thread count resumes
+
+
+def test_augmented_views_are_fixed_files_without_human_labels(tmp_path: Path) -> None:
+    """Copies are window-long, differ from their source and from each other, keep the speaker, carry no
+    folder label, and a second call (a resumed run) finds the same files instead of writing new ones."""
+    import soundfile as sf
+
+    from assistant.corpus import Clip
+    from training.views import augmented_views
+
+    t = np.arange(12000) / 16000
+    src = tmp_path / "yes" / "a.flac"
+    src.parent.mkdir()
+    sf.write(src, 0.3 * np.sin(2 * np.pi * 440 * t), 16000)
+    clip = Clip(src, "spk1", "yes", "gsc")
+    views = augmented_views([clip], 3, 16000, NoiseBank(None), tmp_path / "views", progress=False)
+    assert len(views) == 3 and {v.speaker for v in views} == {"spk1"} and {v.folder_label for v in views} == {None}
+    audio = [sf.read(v.path, dtype="float32")[0] for v in views]
+    assert all(a.size == 16000 for a in audio)
+    assert not np.allclose(audio[0], audio[1])
+    stamps = [v.path.stat().st_mtime_ns for v in views]
+    again = augmented_views([clip], 3, 16000, NoiseBank(None), tmp_path / "views", progress=False)
+    assert [v.path for v in again] == [v.path for v in views]
+    assert [v.path.stat().st_mtime_ns for v in again] == stamps
 
 
 def test_augmentations_keep_length_and_range() -> None:

@@ -368,6 +368,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=DistillConfig.epochs)
     p.add_argument("--width", type=int, default=DistillConfig.width)
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
+    p.add_argument("--views", type=int, default=0,
+                   help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
+    p.add_argument("--ema", type=float, default=DistillConfig.ema,
+                   help="keep a moving average of the weights with this decay (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default="runs/student")
     p.add_argument("--report-dir", default="reports")

@@ -1,7 +1,8 @@
 """Stage 3: distil the teacher's soft labels into the student.
 
 Loss = T² · KL(teacher ‖ student at temperature T) + α · CE(teacher argmax). Every epoch draws fresh
-augmentations of each clip (label-preserving, so the clean clip's soft label stands). A checkpoint is
+augmentations of each clip (label-preserving, so the clean clip's soft label stands); copies the
+teacher labelled itself (``view`` examples, :mod:`training.views`) are shown as they are. A checkpoint is
 written after every epoch; rerunning with the same run directory resumes from it.
 """
 
@@ -42,6 +43,9 @@ class DistillConfig:
     """BC-ResNet blocks per stage (see :class:`training.dims.StudentDims`)."""
     p_clean: float = 0.15
     """Share of examples shown without augmentation each epoch."""
+    ema: float = 0.0
+    """Decay of an exponential moving average of the weights (0: off); the average is what is validated
+    and kept."""
     seed: int = 0
     threads: int = 2
 
@@ -86,7 +90,9 @@ def check_resumable(run_dir: Path, config: dict) -> None:
                 "train_examples": c.get("train_examples"), "train_sources": c.get("train_sources")}
 
     old, new = flat(json.loads(path.read_text())), flat(config)
-    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k))
+    off = (None, 0, 0.0, False)  # a setting added later, left off, does not block resuming an older run
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k, off[0]) != new.get(k, off[0])
+                  and not (k not in old and new[k] in off))
     if diff:
         raise AssistantError(f"{run_dir} holds a run started with other settings ({', '.join(diff[:6])}); "
                              "resume it with the same settings, or give a new run directory")
@@ -117,6 +123,18 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
+    average = None
+    if cfg.ema:
+        from torch.optim.swa_utils import AveragedModel
+
+        def ema_step(avg: list, cur: list, n) -> None:  # warm-up: the random start is forgotten quickly
+            if not avg[0].is_floating_point():  # BatchNorm's batch counters (one dtype per call)
+                torch._foreach_copy_(avg, cur)
+                return
+            decay = min(cfg.ema, (1.0 + float(n)) / (10.0 + float(n)))
+            torch._foreach_lerp_(avg, cur, 1.0 - decay)
+
+        average = AveragedModel(model, multi_avg_fn=ema_step, use_buffers=True)
     ckpt_path, best_path = run_dir / "checkpoint.pt", run_dir / "best.pt"
     history: list[dict] = []
     start_epoch, best = 0, -1.0
@@ -129,11 +147,14 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
         model.load_state_dict(state["model"])
         opt.load_state_dict(state["optimizer"])
         sched.load_state_dict(state["scheduler"])
+        if average is not None:
+            average.load_state_dict(state["average"])
         start_epoch, best, history = state["epoch"], state["best"], state["history"]
         torch.set_rng_state(state["torch_rng"])
         log.info("resuming %s at epoch %d", run_dir, start_epoch)
     (run_dir / "config.json").write_text(json.dumps(config, indent=2))
     soft = torch.from_numpy(train_set.soft)
+    sources = train_set.source if len(train_set.source) == len(train_set) else [""] * len(train_set)
     bar = tqdm(range(start_epoch, cfg.epochs), desc="distilling", unit="epoch", disable=not progress,
                initial=start_epoch, total=cfg.epochs, dynamic_ncols=True)
     for epoch in bar:
@@ -141,7 +162,8 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
             break
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)  # resumable: the epoch fixes the randomness
         t0 = time.perf_counter()
-        x = np.stack([s if rng.random() < cfg.p_clean else augment(s, rng, noise, aug) for s in train_set.x])
+        x = np.stack([s if src == "view" or rng.random() < cfg.p_clean else augment(s, rng, noise, aug)
+                      for s, src in zip(train_set.x, sources)])  # views: augmented once, then labelled
         order = rng.permutation(len(x))
         model.train()
         total = 0.0
@@ -154,16 +176,19 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
             loss.backward()
             opt.step()
             sched.step()
+            if average is not None:
+                average.update_parameters(model)
             total += loss.item() * len(idx)
-        val = agreement(model, val_set.x, val_set.soft)
+        kept = average.module if average is not None else model
+        val = agreement(kept, val_set.x, val_set.soft)
         history.append({"epoch": epoch + 1, "loss": total / len(order), "val_agreement": val,
                         "seconds": time.perf_counter() - t0})
         if not np.isnan(val) and val >= best:
             best = val
-            torch.save({"model": model.state_dict(), "dims": dims.to_dict(), "frontend": fe.to_dict(),
+            torch.save({"model": kept.state_dict(), "dims": dims.to_dict(), "frontend": fe.to_dict(),
                         "labels": list(train_set.labels), "epoch": epoch + 1}, best_path)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "epoch": epoch + 1, "best": best, "history": history, "torch_rng": torch.get_rng_state()},
+                    "average": average.state_dict() if average is not None else None, "epoch": epoch + 1, "best": best, "history": history, "torch_rng": torch.get_rng_state()},
                    ckpt_path.with_suffix(".tmp"))
         ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # a kill mid-write keeps the previous checkpoint
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val:.3f}", best=f"{best:.3f}")

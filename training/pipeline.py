@@ -28,6 +28,7 @@ from .distill import DistillConfig, train
 from .label import label_clips
 from .samples import COMMANDS
 from .synth import synthesize_cached, voices
+from .views import augmented_views
 
 log = logging.getLogger(__name__)
 
@@ -85,17 +86,22 @@ def run_pipeline(args: argparse.Namespace) -> int:
     for part in (tts, real_train, real_val):
         if part:
             labels.update(label_clips(part, teacher, label_set, cache, progress=progress).labels)
-    # 3. distillation set
+    # 3. distillation set (+ augmented copies with the teacher's own labels)
     parts = [from_labels(tts, labels, label_set, window, "tts")]
     if real_train:
         parts.append(from_labels(real_train, labels, label_set, window, "real"))
     n = sum(len(p) for p in parts)
+    if args.views:
+        views = augmented_views(tts + real_train, args.views, window, noise, cache_root() / "views",
+                                seed=args.seed, progress=progress)
+        parts.append(from_labels(views, label_clips(views, teacher, label_set, cache, progress=progress).labels,
+                                 label_set, window, "view"))
     parts.append(noise_set(label_set, noise, max(50, n // 11), window, seed=args.seed))
     train_set = concat(parts)
     val_set = from_labels(real_val, labels, label_set, window, "real") if real_val else \
         from_labels(tts[::7], labels, label_set, window, "tts")
     # 4. distil
-    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width)
+    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width, ema=args.ema)
     aug = AugmentConfig()
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
@@ -106,6 +112,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         "real_data": [f"{data / n} (train speakers)" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
                       if (data / n).is_dir()] if have_data else [],
         "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
+        "views_per_clip": args.views,
         "noise": noise.source, "validation": f"{len(val_set)} clips, agreement with the teacher",
         "human_labels_used_for_training": False,
     }
