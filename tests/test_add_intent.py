@@ -187,3 +187,20 @@ def test_new_intents_from_a_yaml_file(tmp_path: Path) -> None:
     out = subprocess.run([sys.executable, "-m", "training.cli", "add-intent", "--intents-file", str(bad)],
                          capture_output=True, text=True, timeout=120)
     assert out.returncode == 2 and "not valid YAML" in out.stderr and "Traceback" not in out.stderr
+
+
+def test_bench_pools_every_words_clips_per_mode() -> None:
+    """Pooled recall counts clips, not words: 7/8 and 10/10 pool to 17/18; false accepts likewise."""
+    from training.bench_add_intent import pool
+
+    def row(word: str, mode: str, recall: float, n: int, fa: int, change: float, s: float) -> dict:
+        return {"word": word, "mode": mode, "recall": recall, "new_clips": n, "false_accepts": fa,
+                "other_clips": 100, "old_change_pts": change, "seconds": s}
+
+    rows = [row("marvin", "text only", 7 / 8, 8, 1, -0.3, 80), row("happy", "text only", 1.0, 10, 3, 0.2, 95),
+            row("marvin", "text + 5 recordings", 1.0, 8, 0, 0.1, 70)]
+    text, rec = pool(rows)
+    assert (text["mode"], text["hits"], text["new_clips"], text["words"]) == ("text only", 17, 18, 2)
+    assert text["recall"] == 17 / 18 and text["false_accept_rate"] == 4 / 200
+    assert text["worst_old_change_pts"] == -0.3 and text["slowest_s"] == 95
+    assert rec["hits"] == 8 and rec["recall"] == 1.0

@@ -340,7 +340,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_add_intent)
 
     p = sub.add_parser("bench-add-intent", help="add-intent on words with real recordings: recall, false accepts")
-    p.add_argument("--words", default="marvin,sheila")
+    p.add_argument("--words", default="marvin,sheila,house,happy,bird")
     p.add_argument("--data", default="../shared/data")
     for flag, kind in PASSED_TO_ADD_INTENT:
         p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
