@@ -1,4 +1,5 @@
-"""``training bench-assistant``: the assistant loop's response times and false accepts.
+"""``training bench-assistant``: the assistant loop's response times and false accepts (the settings sweep
+behind its defaults is ``training bench-loop``, :mod:`training.bench_loop`).
 
 - Response time: the scripted session (``audio_samples/session``) is fed at real-time pace in 20 ms
   chunks, as a microphone delivers it; for each utterance, the time from the wall-clock moment its last
@@ -18,7 +19,6 @@ import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
 from assistant.decision import BOTH_SURE, DISAGREE, NOISE, Action, DecisionConfig
-from assistant.errors import AssistantError
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
 from assistant.measure import CHUNK, session_run, stats
@@ -243,73 +243,6 @@ def _ms(x: float | None) -> str:
 
 def _pct(x: float | None) -> str:
     return "–" if x is None else f"{x:.1%}"
-
-
-def _floats(text: str, flag: str) -> list[float]:
-    try:
-        return [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        raise AssistantError(f"{flag} takes comma-separated numbers, got {text!r}") from None
-
-
-def bench_loop(args: argparse.Namespace) -> int:
-    """``training bench-loop``: the loop's decision settings side by side, student alone — real command
-    clips of one speaker split (answered at once right / wrong, ignored as noise, response time) and false
-    accepts per hour on no-command audio; writes ``loop-sweep.json`` and ``.md`` under ``--report-dir``."""
-    import itertools
-
-    from assistant.loop import LoopConfig
-    from assistant.measure import machine
-
-    from .corpus import find_clips, select
-    from .samples import COMMANDS
-
-    if args.every < 1:
-        raise AssistantError(f"--every must be 1 or more, got {args.every}")
-    grid = list(itertools.product(_floats(args.accept, "--accept"), _floats(args.smooth, "--smooth"),
-                                  _floats(args.wait_for_pause, "--wait-for-pause"), _floats(args.instant, "--instant")))
-    data = Path(args.data)
-    gsc = data / "gsc_v2_test_dev"
-    folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
-    if not gsc.is_dir() or not folders:
-        raise AssistantError(f"{data} lacks gsc_v2_test_dev/ or the no-command audio (coffee_orders/, fsdd/, "
-                             "noise/); give --data")
-    student = Student(Registry().path() if args.student is None else Path(args.student), threads=1)
-    intents = IntentSet.load()
-    clips = [c for c in select(find_clips([gsc]), args.split) if c.folder_label in COMMANDS][::args.every]
-    if not clips:
-        raise AssistantError(f"no command clips of the {args.split!r} speakers in {gsc} (with --every {args.every})")
-    rows = []
-    for accept, smooth, pause_ms, instant in grid:
-        try:
-            dec = DecisionConfig(accept=accept, smooth=int(smooth), ignore=args.ignore, min_pause_s=pause_ms / 1000,
-                                 instant=instant)
-        except ValueError as e:
-            raise AssistantError(f"bad loop setting: {e}") from None
-        cfg = LoopConfig(decision=dec)
-        real = real_command_response(student, intents, clips, cfg)
-        fa = false_accepts(student, intents, folders, cfg, every=args.every)
-        rows.append({"accept": accept, "smooth": int(smooth), "ignore": args.ignore, "wait_for_pause_ms": pause_ms,
-                     "instant": instant, "real_commands": real, "false_accepts": fa})
-        print(f"accept {accept:g}, {int(smooth)} windows, pause {pause_ms:g} ms unless >= {instant:g}: "
-              f"median {_ms(real['response_ms']['median'])}, at once {_pct(real['answered_at_once_right'])} right / "
-              f"{_pct(real['answered_at_once_wrong'])} wrong, "
-              f"false accepts {fa['all']['per_hour']:.1f}/h", flush=True)
-    out = {"student": str(student.dir), "split": args.split, "every": args.every, "rows": rows, "machine": machine()}
-    lines = [f"# Loop settings, student alone\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. "
-             f"Student `{student.dir}`; command clips: `{args.split}` speakers of `{gsc}`"
-             f"{f' (1 in {args.every})' if args.every > 1 else ''}; false accepts on "
-             f"{', '.join(f.name for f in folders)}; hop {LoopConfig().hop_s * 1000:.0f} ms, noise bar {args.ignore:g}.\n",
-             "| accept | windows | wait for pause (unless at least) | median / p95 | at once right / wrong | ignored as noise | false accepts / h |",
-             "|---|---|---|---|---|---|---|"]
-    for row in rows:
-        real, r = row["real_commands"], row["real_commands"]["response_ms"]
-        pause = f"{row['wait_for_pause_ms']:g} ms" + (f" ({row['instant']:g})" if row["wait_for_pause_ms"] and row["instant"] < 1 else "")
-        lines.append(f"| {row['accept']:g} | {row['smooth']} | {pause} | {_ms(r['median'])} / "
-                     f"{_ms(r['p95'])} | {_pct(real['answered_at_once_right'])} / {_pct(real['answered_at_once_wrong'])} | "
-                     f"{_pct(real['ignored_as_noise'])} | {row['false_accepts']['all']['per_hour']:.1f} "
-                     f"({row['false_accepts']['all']['false_accepts']}) |")
-    return write_report(args, "loop-sweep", lines, out)
 
 
 def write_report(args: argparse.Namespace, name: str, lines: list[str], out: dict) -> int:

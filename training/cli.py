@@ -168,7 +168,7 @@ def cmd_bench_assistant(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
-    from .bench_assistant import bench_loop
+    from .bench_loop import bench_loop
 
     return bench_loop(args)
 
