@@ -91,7 +91,7 @@ def check_resumable(run_dir: Path, config: dict) -> None:
 
     old, new = flat(json.loads(path.read_text())), flat(config)
     off = (None, 0, 0.0, False)  # a setting added later, left off, does not block resuming an older run
-    diff = sorted(k for k in old.keys() | new.keys() if old.get(k, off[0]) != new.get(k, off[0])
+    diff = sorted(k for k in old.keys() | new.keys() if old.get(k) != new.get(k)
                   and not (k not in old and new[k] in off))
     if diff:
         raise AssistantError(f"{run_dir} holds a run started with other settings ({', '.join(diff[:6])}); "
@@ -188,7 +188,8 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
             torch.save({"model": kept.state_dict(), "dims": dims.to_dict(), "frontend": fe.to_dict(),
                         "labels": list(train_set.labels), "epoch": epoch + 1}, best_path)
         torch.save({"model": model.state_dict(), "optimizer": opt.state_dict(), "scheduler": sched.state_dict(),
-                    "average": average.state_dict() if average is not None else None, "epoch": epoch + 1, "best": best, "history": history, "torch_rng": torch.get_rng_state()},
+                    "average": average.state_dict() if average is not None else None, "epoch": epoch + 1,
+                    "best": best, "history": history, "torch_rng": torch.get_rng_state()},
                    ckpt_path.with_suffix(".tmp"))
         ckpt_path.with_suffix(".tmp").replace(ckpt_path)  # a kill mid-write keeps the previous checkpoint
         bar.set_postfix(loss=f"{history[-1]['loss']:.3f}", val=f"{val:.3f}", best=f"{best:.3f}")
