@@ -40,6 +40,12 @@ def _multipart(fields: dict[str, str], file_bytes: bytes) -> tuple[bytes, str]:
     return b"".join(parts), f"multipart/form-data; boundary={boundary}"
 
 
+def _number(v: object) -> float | None:
+    """An optional numeric field of a server's answer; absent or malformed: None (the transcript alone
+    still answers)."""
+    return float(v) if isinstance(v, (int, float)) else None
+
+
 class _Refused(TeacherError):
     """The server answered 400/415/422: it does not take this request (e.g. ``verbose_json``)."""
 
@@ -93,11 +99,8 @@ class RemoteTeacher:
                 except TeacherError:
                     raise refused from None  # it refuses the audio itself, not the format
                 self.plain = True  # a server that only speaks plain json
-        def num(v: object) -> float | None:  # absent or malformed fields: the transcript alone still answers
-            return float(v) if isinstance(v, (int, float)) else None
-
         raw = data.get("labels")
-        labels = {str(k): num(v) for k, v in raw.items()} if isinstance(raw, dict) else None
-        return Transcript(data["text"], num(data.get("no_speech_prob")) or 0.0,
-                          num(data.get("processing_seconds")) or 0.0, num(data.get("noise_prob")),
+        labels = {str(k): _number(v) for k, v in raw.items()} if isinstance(raw, dict) else None
+        return Transcript(data["text"], _number(data.get("no_speech_prob")) or 0.0,
+                          _number(data.get("processing_seconds")) or 0.0, _number(data.get("noise_prob")),
                           labels if labels and None not in labels.values() else None)
