@@ -193,14 +193,55 @@ def test_bench_pools_every_words_clips_per_mode() -> None:
     """Pooled recall counts clips, not words: 7/8 and 10/10 pool to 17/18; false accepts likewise."""
     from training.bench_add_intent import pool
 
-    def row(word: str, mode: str, recall: float, n: int, fa: int, change: float, s: float) -> dict:
-        return {"word": word, "mode": mode, "recall": recall, "new_clips": n, "false_accepts": fa,
+    def row(word: str, mode: str, hits: int, n: int, fa: int, change: float, s: float) -> dict:
+        return {"word": word, "mode": mode, "hits": hits, "recall": hits / n, "new_clips": n, "false_accepts": fa,
                 "other_clips": 100, "old_change_pts": change, "seconds": s}
 
-    rows = [row("marvin", "text only", 7 / 8, 8, 1, -0.3, 80), row("happy", "text only", 1.0, 10, 3, 0.2, 95),
-            row("marvin", "text + 5 recordings", 1.0, 8, 0, 0.1, 70)]
+    rows = [row("marvin", "text only", 7, 8, 1, -0.3, 80), row("happy", "text only", 10, 10, 3, 0.2, 95),
+            row("marvin", "text + 5 recordings", 8, 8, 0, 0.1, 70)]
     text, rec = pool(rows)
     assert (text["mode"], text["hits"], text["new_clips"], text["words"]) == ("text only", 17, 18, 2)
     assert text["recall"] == 17 / 18 and text["false_accept_rate"] == 4 / 200
     assert text["worst_old_change_pts"] == -0.3 and text["slowest_s"] == 95
     assert rec["hits"] == 8 and rec["recall"] == 1.0
+
+
+def test_evaluate_intent_counts_hits_misses_and_false_accepts(monkeypatch) -> None:
+    """Pure bookkeeping (the student's argmax is given): recall from hits, what the misses were heard as,
+    false accepts, and old-class accuracy with the new word's own clips left out of the old classes."""
+    from dataclasses import dataclass
+
+    import training.evaluate as ev
+    from assistant.corpus import Clip
+    from assistant.labelset import load_labelset
+    from training.add_intent import evaluate_intent
+
+    @dataclass
+    class Heard:  # a student whose answer per clip is fixed
+        labels: tuple[str, ...]
+        answers: dict[str, str]
+
+    def predictions(student: Heard, clips: list[Clip]):
+        return clips, np.array([student.labels.index(student.answers[c.path.name]) for c in clips]), []
+
+    monkeypatch.setattr(ev, "student_predictions", predictions)
+    old = load_labelset("speech_commands")
+    labels = old.labels + ("bird",)
+
+    def clip(name: str, folder: str) -> Clip:
+        return Clip(Path(f"/x/{folder}/{name}"), "s", folder, "gsc")
+
+    new = [clip(f"n{i}.flac", "bird") for i in range(4)]
+    other = [clip(f"o{i}.flac", "house") for i in range(5)]
+    old_clips = [clip("y.flac", "yes"), clip("g.flac", "go"), clip("bird_0123abcd_nohash_0.flac", "_unknown_")]
+    after = Heard(labels, {"n0.flac": "bird", "n1.flac": "bird", "n2.flac": "_unknown_", "n3.flac": "go",
+                           "o0.flac": "bird", **{f"o{i}.flac": "_unknown_" for i in range(1, 5)},
+                           "y.flac": "yes", "g.flac": "bird", "bird_0123abcd_nohash_0.flac": "bird"})
+    before = Heard(old.labels, {"y.flac": "yes", "g.flac": "go"})
+    out = evaluate_intent(after, before, old, "bird", ["bird"], old_clips, new, other)
+    assert out["new_hits"] == 2 and out["new_recall"] == 0.5
+    assert out["new_missed_as"] == {"_unknown_": 1, "go": 1}
+    assert out["false_accepts"] == 1 and out["false_accept_rate"] == 0.2
+    assert out["old_clips"] == 2  # the "bird" clip under _unknown_ is the new word now, not an old-class clip
+    assert out["old_accuracy_before"] == 1.0 and out["old_accuracy_after"] == 0.5
+    assert out["old_clips_heard_as_new"] == 1

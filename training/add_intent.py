@@ -26,6 +26,7 @@ import json
 import re
 import shutil
 import time
+from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 
@@ -220,7 +221,8 @@ def word_of(clip: Clip) -> str | None:
 
 def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet, name: str, phrases: list[str],
                     old_clips: list[Clip], new_clips: list[Clip], other_clips: list[Clip]) -> dict:
-    """Old-class accuracy (before/after), new-intent recall, false accepts of other words."""
+    """Old-class accuracy (before/after), new-intent recall (hits, and what the missed clips were heard
+    as), false accepts of other words."""
     from .evaluate import student_predictions
 
     def predict(s: Student, clips: list[Clip]) -> list[str]:
@@ -245,7 +247,9 @@ def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet
         out["old_clips_heard_as_new"] = int(sum(a == name for a in after))
     if new_clips:
         got = predict(student, new_clips)
-        out["new_recall"] = float(np.mean([g == name for g in got]))
+        out["new_hits"] = int(sum(g == name for g in got))
+        out["new_recall"] = out["new_hits"] / len(got)
+        out["new_missed_as"] = dict(Counter(g for g in got if g != name).most_common())
     if other_clips:
         got = predict(student, other_clips)
         out["false_accepts"] = int(sum(g == name for g in got))

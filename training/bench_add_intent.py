@@ -108,7 +108,7 @@ def pool(rows: list[dict]) -> list[dict]:
     out = []
     for mode in dict.fromkeys(r["mode"] for r in rows):
         rs = [r for r in rows if r["mode"] == mode]
-        hits = sum(round(r["recall"] * r["new_clips"]) for r in rs)
+        hits = sum(r["hits"] for r in rs)
         n, fa, other = sum(r["new_clips"] for r in rs), sum(r["false_accepts"] for r in rs), sum(r["other_clips"] for r in rs)
         out.append({"mode": mode, "words": len(rs), "hits": hits, "new_clips": n, "recall": hits / n if n else 0.0,
                     "false_accepts": fa, "false_accept_rate": fa / other if other else 0.0,
@@ -141,7 +141,8 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                 s = one_run(args, word, tmp, recordings, new, other)
                 e = s["evaluation"]
                 rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
-                             "dropped": s["dropped"], "recall": e["new_recall"], "new_clips": e["new_clips"],
+                             "dropped": s["dropped"], "recall": e["new_recall"], "hits": e["new_hits"],
+                             "new_clips": e["new_clips"], "missed_as": e["new_missed_as"],
                              "new_speakers": len({c.speaker for c in new_clips}),
                              "false_accepts": e["false_accepts"], "other_clips": e["other_clips"],
                              "false_accept_rate": e["false_accept_rate"], "old_before": e["old_accuracy_before"],
@@ -166,12 +167,13 @@ def bench_add_intent(args: argparse.Namespace) -> int:
              "each alone in a stream through the assistant's loop with its shipped decision settings: the word "
              "answered at once by the student / other words answered at once as the word (the rest would go "
              "to the teacher).\n",
-             "| word | mode | time | teacher kept/dropped | recall | false accepts | old classes before → after "
-             "| live: answered at once | live: others answered as it |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| word | mode | time | teacher kept/dropped | recall | missed clips heard as | false accepts "
+             "| old classes before → after | live: answered at once | live: others answered as it |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']} | "
-                     f"{r['recall']:.1%} ({r['new_clips']} clips, {r['new_speakers']} speakers) | "
+                     f"{r['recall']:.1%} ({r['hits']}/{r['new_clips']} clips, {r['new_speakers']} speakers) | "
+                     f"{', '.join(f'{k} {v}' for k, v in r['missed_as'].items()) or '–'} | "
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} |")
