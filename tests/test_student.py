@@ -138,6 +138,35 @@ def test_compacted_int8_computes_the_same_and_is_smaller(tmp_path: Path) -> None
     assert small.stat().st_size < 0.75 * int8.stat().st_size
 
 
+def test_a_compacted_float_model_quantises_like_the_original(tmp_path: Path) -> None:
+    """int8 from a compacted float file (unnamed nodes, sparse mel table) equals int8 from the exported
+    one: the front end is still found and left in float."""
+    import shutil
+
+    import onnxruntime as ort
+
+    from training.export import compact, export_onnx, quantize_int8
+
+    fp32, small = tmp_path / "m.onnx", tmp_path / "small.onnx"
+    export_onnx(_net(), fp32, FE.window_samples)
+    shutil.copy(fp32, small)
+    compact(small)
+    x = np.random.default_rng(6).standard_normal((12, FE.window_samples)).astype(np.float32) * 0.2
+    quantize_int8(fp32, tmp_path / "a.onnx", x[:6])
+    quantize_int8(small, tmp_path / "b.onnx", x[:6])
+    a, b = (ort.InferenceSession(str(tmp_path / n)).run(None, {"audio": x[6:]})[0] for n in ("a.onnx", "b.onnx"))
+    assert np.array_equal(a, b)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.onnx", "b.onnx", "m.onnx", "small.onnx"]
+
+
+def test_exported_float_model_is_compacted(model_dir: Path) -> None:
+    """The registered float file is compacted too; its logits still match torch (``test_onnx_matches_torch``)."""
+    import onnx
+
+    g = onnx.load(str(model_dir / "model.onnx")).graph
+    assert g.node and not any(n.name or n.doc_string for n in g.node)
+
+
 def test_int8_ships_only_when_it_pays(model_dir: Path) -> None:
     m = json.loads((model_dir / "manifest.json").read_text())
     chosen = m["export"]["int8"].get("chosen", False)

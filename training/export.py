@@ -66,6 +66,27 @@ def export_onnx(model, path: Path, window: int) -> None:
     onnx.checker.check_model(onnx.load(str(path)))
 
 
+def _quantisable(fp32: Path, out: Path) -> None:
+    """Write ``fp32`` as the quantiser needs it: every node named (it excludes the front end by name) and
+    every initializer dense - undoing :func:`compact`, so an exported (compacted) model can be quantised."""
+    import onnx
+    from onnx import numpy_helper
+
+    m = onnx.load(str(fp32))
+    g = m.graph
+    used = {n.name for n in g.node}
+    for i, node in enumerate(g.node):
+        if not node.name:
+            node.name = next(f"node{i}_{k}" for k in range(len(used) + 1) if f"node{i}_{k}" not in used)
+            used.add(node.name)
+    for sp in g.sparse_initializer:
+        dense = np.zeros(int(np.prod(sp.dims)), np.float32)
+        dense[numpy_helper.to_array(sp.indices).reshape(-1)] = numpy_helper.to_array(sp.values)
+        g.initializer.append(numpy_helper.from_array(dense.reshape(tuple(sp.dims)), sp.values.name))
+    del g.sparse_initializer[:]
+    onnx.save(m, str(out))
+
+
 def _frontend_nodes(path: Path) -> list[str]:
     """Names of the graph nodes that compute the log-mel (everything up to the first Log)."""
     import onnx
@@ -97,12 +118,15 @@ def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray, small: bool = 
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
+    named = out.with_name(out.stem + ".named.onnx")
     try:
-        quantize_static(str(fp32), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+        _quantisable(fp32, named)
+        quantize_static(str(named), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
                         activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=_frontend_nodes(fp32))
+                        nodes_to_exclude=_frontend_nodes(named))
     finally:
         root.setLevel(level)
+        named.unlink(missing_ok=True)
     if small:
         compact(out)
 
@@ -176,7 +200,7 @@ def _accuracy(path: Path, x: np.ndarray, truth: np.ndarray) -> float:
 
 def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, eval_x: np.ndarray,
                     eval_targets: np.ndarray, max_int8_drop: float = 0.005) -> dict:
-    """Export float + int8, choose the default file, write the manifest; returns the manifest dict.
+    """Export float + int8 (both compacted), choose the default file, write the manifest; returns the manifest dict.
 
     ``eval_targets`` are the class indices the int8 decision is judged against (the teacher's argmax
     on held-out speakers, so no human label decides anything here).
@@ -192,12 +216,19 @@ def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, e
     save_file({k: (v.half() if v.is_floating_point() else v).contiguous() for k, v in model.state_dict().items()},
               str(weights))  # float16 halves the shipped size
     weights.chmod(0o644)  # safetensors writes it private; a model directory is read by the runtime's user
-    files = {"model.onnx": file_sha256(fp32), "weights.safetensors": file_sha256(weights)}
-    export = {"fp32": {"bytes": fp32.stat().st_size, "latency_ms_1thread": latency_ms(fp32, window),
-                       "agreement": _accuracy(fp32, eval_x, eval_targets) if len(eval_x) else None}}
-    default = "model.onnx"
+    export: dict = {}
     try:
         quantize_int8(fp32, int8, calib_x)
+    except Exception as e:  # noqa: BLE001 - int8 is optional; the float model still ships
+        log.warning("int8 quantisation failed (%s); shipping float only", e)
+        export["int8"] = {"error": str(e)}
+        int8.unlink(missing_ok=True)
+    compact(fp32)
+    files = {"model.onnx": file_sha256(fp32), "weights.safetensors": file_sha256(weights)}
+    export["fp32"] = {"bytes": fp32.stat().st_size, "latency_ms_1thread": latency_ms(fp32, window),
+                      "agreement": _accuracy(fp32, eval_x, eval_targets) if len(eval_x) else None}
+    default = "model.onnx"
+    if int8.is_file():
         export["int8"] = {"bytes": int8.stat().st_size, "latency_ms_1thread": latency_ms(int8, window),
                           "agreement": _accuracy(int8, eval_x, eval_targets) if len(eval_x) else None}
         faster = export["int8"]["latency_ms_1thread"]["p50"] < export["fp32"]["latency_ms_1thread"]["p50"]
@@ -209,10 +240,6 @@ def build_model_dir(model, out_dir: Path, manifest: dict, calib_x: np.ndarray, e
             files["model.int8.onnx"] = file_sha256(int8)
         else:  # int8 did not pay: ship the float model only (figures stay in the manifest)
             int8.unlink()
-    except Exception as e:  # noqa: BLE001 - int8 is optional; the float model still ships
-        log.warning("int8 quantisation failed (%s); shipping float only", e)
-        export["int8"] = {"error": str(e)}
-        int8.unlink(missing_ok=True)
     manifest = {"format": FORMAT, **manifest, "files": files, "default_file": default, "export": export,
                 "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
     (out_dir / MANIFEST).write_text(json.dumps(manifest, indent=2, default=float))
