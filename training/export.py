@@ -77,8 +77,11 @@ def _quantisable(fp32: Path, out: Path) -> None:
     used = {n.name for n in g.node}
     for i, node in enumerate(g.node):
         if not node.name:
-            node.name = next(f"node{i}_{k}" for k in range(len(used) + 1) if f"node{i}_{k}" not in used)
-            used.add(node.name)
+            name = f"node{i}"
+            while name in used:
+                name += "_"
+            node.name = name
+            used.add(name)
     for sp in g.sparse_initializer:
         dense = np.zeros(int(np.prod(sp.dims)), np.float32)
         dense[numpy_helper.to_array(sp.indices).reshape(-1)] = numpy_helper.to_array(sp.values)

