@@ -237,11 +237,13 @@ def bench_assistant(args: argparse.Namespace) -> int:
     return write_report(args, "assistant-bench", lines, out)
 
 
-def _ms(x: float | None) -> str:
+def fmt_ms(x: float | None) -> str:
+    """Milliseconds for a report cell (– when unmeasured)."""
     return "–" if x is None else f"{x:.0f} ms"
 
 
-def _pct(x: float | None) -> str:
+def fmt_pct(x: float | None) -> str:
+    """A share for a report cell (– when unmeasured)."""
     return "–" if x is None else f"{x:.1%}"
 
 

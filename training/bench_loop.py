@@ -12,7 +12,7 @@ from assistant.intents import IntentSet
 from assistant.registry import Registry
 from assistant.student import Student
 
-from .bench_assistant import _ms, _pct, false_accepts, real_command_response, write_report
+from .bench_assistant import fmt_ms, fmt_pct, false_accepts, real_command_response, write_report
 
 
 def _floats(text: str, flag: str) -> list[float]:
@@ -62,8 +62,8 @@ def bench_loop(args: argparse.Namespace) -> int:
         rows.append({"accept": accept, "smooth": int(smooth), "ignore": args.ignore, "wait_for_pause_ms": pause_ms,
                      "instant": instant, "real_commands": real, "false_accepts": fa})
         print(f"accept {accept:g}, {int(smooth)} windows, pause {pause_ms:g} ms unless >= {instant:g}: "
-              f"median {_ms(real['response_ms']['median'])}, at once {_pct(real['answered_at_once_right'])} right / "
-              f"{_pct(real['answered_at_once_wrong'])} wrong, "
+              f"median {fmt_ms(real['response_ms']['median'])}, at once {fmt_pct(real['answered_at_once_right'])} right / "
+              f"{fmt_pct(real['answered_at_once_wrong'])} wrong, "
               f"false accepts {fa['all']['per_hour']:.1f}/h", flush=True)
     out = {"student": str(student.dir), "split": args.split, "every": args.every, "rows": rows, "machine": machine()}
     lines = [f"# Loop settings, student alone\n\nMachine: {out['machine']['cpu']}, {out['machine']['cores']} cores. "
@@ -75,8 +75,8 @@ def bench_loop(args: argparse.Namespace) -> int:
     for row in rows:
         real, r = row["real_commands"], row["real_commands"]["response_ms"]
         pause = f"{row['wait_for_pause_ms']:g} ms" + (f" ({row['instant']:g})" if row["wait_for_pause_ms"] and row["instant"] < 1 else "")
-        lines.append(f"| {row['accept']:g} | {row['smooth']} | {pause} | {_ms(r['median'])} / "
-                     f"{_ms(r['p95'])} | {_pct(real['answered_at_once_right'])} / {_pct(real['answered_at_once_wrong'])} | "
-                     f"{_pct(real['ignored_as_noise'])} | {row['false_accepts']['all']['per_hour']:.1f} "
+        lines.append(f"| {row['accept']:g} | {row['smooth']} | {pause} | {fmt_ms(r['median'])} / "
+                     f"{fmt_ms(r['p95'])} | {fmt_pct(real['answered_at_once_right'])} / {fmt_pct(real['answered_at_once_wrong'])} | "
+                     f"{fmt_pct(real['ignored_as_noise'])} | {row['false_accepts']['all']['per_hour']:.1f} "
                      f"({row['false_accepts']['all']['false_accepts']}) |")
     return write_report(args, "loop-sweep", lines, out)

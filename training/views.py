@@ -13,17 +13,17 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
+from assistant.audio import centre_on_energy, load_audio
 
 from .augment import AugmentConfig, NoiseBank, augment
 from .corpus import Clip
+from .synth import save_flac
 
 
 def augmented_views(clips: list[Clip], per_clip: int, window: int, noise: NoiseBank, out_dir: Path,
                     aug: AugmentConfig = AugmentConfig(), seed: int = 0, progress: bool = True) -> list[Clip]:
     """``per_clip`` augmented copies of each clip (cut to ``window`` samples) as FLAC files under ``out_dir``;
     each copy keeps its source's speaker (so speaker splits still hold) and dataset."""
-    import soundfile as sf
     from tqdm import tqdm
 
     out: list[Clip] = []
@@ -38,11 +38,7 @@ def augmented_views(clips: list[Clip], per_clip: int, window: int, noise: NoiseB
             rng = np.random.default_rng(int(key[:12], 16))
             for p in paths:
                 y = augment(x, rng, noise, aug)
-                if p.is_file():
-                    continue
-                p.parent.mkdir(parents=True, exist_ok=True)
-                tmp = p.with_suffix(".tmp.flac")
-                sf.write(tmp, y, SAMPLE_RATE, subtype="PCM_16")
-                tmp.replace(p)  # a kill mid-write leaves no half file under the final name
+                if not p.is_file():
+                    save_flac(p, y)
         out.extend(Clip(p, clip.speaker, None, clip.dataset) for p in paths)
     return out

