@@ -121,15 +121,15 @@ def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray, small: bool = 
     root = logging.getLogger()
     level = root.level
     root.setLevel(logging.ERROR)  # the quantiser logs advice on the root logger
-    named = out.with_name(out.stem + ".named.onnx")
     try:
-        _quantisable(fp32, named)
-        quantize_static(str(named), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        nodes_to_exclude=_frontend_nodes(named))
+        with tempfile.TemporaryDirectory(prefix="quantise-") as tmp:  # per call: parallel exports never collide
+            named = Path(tmp) / "named.onnx"
+            _quantisable(fp32, named)
+            quantize_static(str(named), str(out), Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+                            activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
+                            nodes_to_exclude=_frontend_nodes(named))
     finally:
         root.setLevel(level)
-        named.unlink(missing_ok=True)
     if small:
         compact(out)
 
