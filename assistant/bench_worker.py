@@ -27,10 +27,10 @@ from .measure import apply_profile, peak_rss_mb, stats, time_calls
 WINDOW_RUNS = 300
 
 
-def read_clips(path: Path) -> tuple[list[str], list[tuple[str, str]]]:
-    """(labels, [(file, true label)]) from the bench's clip list."""
+def read_clips(path: Path, sample_only: bool = False) -> tuple[list[str], list[tuple[str, str]]]:
+    """(labels, [(file, true label)]) from the bench's clip list (only its balanced sample if asked)."""
     d = json.loads(Path(path).read_text())
-    return d["labels"], [(c["path"], c["label"]) for c in d["clips"]]
+    return d["labels"], [(c["path"], c["label"]) for c in d["clips"] if c.get("sample", True) or not sample_only]
 
 
 def dir_bytes(path: Path) -> int:
@@ -70,7 +70,7 @@ def student(args: argparse.Namespace) -> dict:
     out = {"load_s": load_s, "window_ms": stats(win), "window_samples_ms": win, "size_bytes": dir_bytes(s.dir / (args.file or s.manifest.default_file))}
     if args.clips:
         labels = s.labels
-        out.update(score_clips(read_clips(args.clips)[1],
+        out.update(score_clips(read_clips(args.clips, args.sample_only)[1],
                                lambda a: labels[int(np.argmax(s.probs(centre_on_energy(a, window)[None])[0]))]))
     return out
 
@@ -87,7 +87,7 @@ def teacher(args: argparse.Namespace) -> dict:
     files = weights.resolve(args.model)
     size = dir_bytes(files.ct2_dir) if args.backend == "ctranslate2" and files.ct2_dir else \
         dir_bytes(weights.hf_checkpoint(files) / "model.safetensors")
-    names, clips = read_clips(args.clips)
+    names, clips = read_clips(args.clips, args.sample_only)
     label_set = load_labelset(args.labelset)
     t.score(np.zeros(SAMPLE_RATE, np.float32), label_set)  # warm-up, as a running teacher would be
     res = score_clips(clips, lambda a: label_set.labels[int(np.argmax(t.score(a, label_set)))])
@@ -104,7 +104,7 @@ def pocketsphinx(args: argparse.Namespace) -> dict:
         from pocketsphinx import Decoder
     except ImportError as e:
         raise AssistantError("pocketsphinx is not installed; pip install pocketsphinx") from e
-    names, clips = read_clips(args.clips)
+    names, clips = read_clips(args.clips, args.sample_only)
     words = [w for w in names if not w.startswith("_")]
     with tempfile.TemporaryDirectory() as tmp:
         g = Path(tmp) / "commands.jsgf"
@@ -145,6 +145,7 @@ def bench_parser(prog: str, kinds: dict) -> argparse.ArgumentParser:
     ap.add_argument("--labelset", default="speech_commands")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", default=None)
+    ap.add_argument("--sample-only", action="store_true", help="score the clip list's balanced sample only")
     ap.add_argument("--window-runs", type=int, default=WINDOW_RUNS)
     ap.add_argument("--profile", default="host", choices=("host", "small"))
     return ap

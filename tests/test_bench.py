@@ -47,11 +47,16 @@ def test_bench_measures_every_engine(bench: tuple[Path, dict]) -> None:
         assert 0 < w["median"] <= w["p95"] <= w["p99"] and w["n"] == 30 and r["peak_rss_mb"] > 10
     medians = {r["engine"]: r["window_ms"]["median"] for r in d["student"] if r["threads"] == 1}
     assert len(set(medians.values())) == 3  # measured, not copied from one another
-    assert d["clips"]["clips"] == 12 and all(0 <= r["accuracy"] <= 1 for r in d["summary"])
+    n_all = len(list(COMMANDS.rglob("*.flac")))
+    assert d["clips"]["sample_clips"] == 12 and d["clips"]["clips"] == n_all > 12
+    assert all(0 <= r["accuracy"] <= 1 for r in d["summary"])
+    assert all(0 <= r["accuracy_all"] <= 1 for r in d["summary"] if not r["name"].startswith("teacher"))
     names = {r["name"] for r in d["summary"]}
     assert {"student ORT fp32", "teacher tiny.en ctranslate2", "pocketsphinx (grammar)"} <= names
     teacher = next(r for r in d["teachers"] if r["backend"] == "ctranslate2")
-    assert teacher["clip_ms"]["n"] == 12 and teacher["size_bytes"] > 10_000_000
+    assert teacher["clip_ms"]["n"] == 12 and teacher["size_bytes"] > 10_000_000  # teachers: the sample only
+    ps, s = (next(r for r in d["summary"] if r["name"] == n) for n in ("pocketsphinx (grammar)", "student ORT fp32"))
+    assert d["targets"]["points_over_pocketsphinx"]["points"] == pytest.approx(100 * (s["accuracy_all"] - ps["accuracy_all"]))
     assert d["targets"]["speedup_vs_fastest_teacher"]["x"] == pytest.approx(
         teacher["clip_ms"]["median"] / next(r for r in d["summary"] if r["name"] == "student ORT fp32")["clip_ms"])
 
@@ -79,6 +84,26 @@ def test_small_device_profile_pins_one_core() -> None:
     assert p.returncode == 0, p.stderr
     prof = json.loads(p.stdout)["profile"]
     assert prof["profile"] == "small" and len(prof["cores"]) == 1
+
+
+def test_sample_only_worker_scores_the_sample_and_accuracy_splits(tmp_path: Path) -> None:
+    import argparse
+
+    from assistant.bench import pick_clips, split_accuracy
+
+    model = Registry(PACKAGE_ROOT).path("speech_commands")
+    clips = tmp_path / "clips.json"
+    info = pick_clips(argparse.Namespace(clips=str(COMMANDS), data=str(tmp_path), per_class=1), (), clips)
+    runs = {}
+    for extra in ([], ["--sample-only"]):
+        p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model", str(model),
+                            "--window-runs", "3", "--clips", str(clips), *extra], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        runs[bool(extra)] = json.loads(p.stdout)
+    assert runs[False]["clips"] == info["clips"] > runs[True]["clips"] == info["sample_clips"] == 12
+    full, sample = split_accuracy(dict(runs[False]), clips), split_accuracy(dict(runs[True]), clips)
+    assert full["accuracy_all"] == runs[False]["accuracy"] and "accuracy_all" not in sample
+    assert full["accuracy"] == pytest.approx(sample["accuracy"])  # the same sample, whichever way it was scored
 
 
 def test_bench_worker_bad_model_is_one_line() -> None:

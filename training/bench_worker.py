@@ -49,7 +49,7 @@ def torch_eager(args: argparse.Namespace) -> dict:
         out = {"load_s": load_s, "window_ms": stats(win), "window_samples_ms": win, "size_bytes": dir_bytes(weights)}
         if args.clips:
             labels = manifest.labels
-            out.update(score_clips(read_clips(args.clips)[1], lambda a: labels[int(
+            out.update(score_clips(read_clips(args.clips, args.sample_only)[1], lambda a: labels[int(
                 net(torch.from_numpy(centre_on_energy(a, window)[None])).argmax(1)[0])]))
     return out
 
