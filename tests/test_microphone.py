@@ -46,17 +46,29 @@ def pulse(pulse_server: VirtualMic) -> dict:
     return pulse_server.env
 
 
+def _start(args: list[str], env: dict, first: str = "") -> tuple[subprocess.Popen, str]:
+    """Start ``assistant ARGS`` on the virtual microphone and wait for its first line (which must start
+    with ``first``)."""
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    assert proc.stdout is not None
+    line = proc.stdout.readline()
+    assert line.startswith(first), line + (proc.stderr.read() if proc.poll() is not None else "")
+    return proc, line
+
+
+def _play(wav: Path | str, env: dict) -> None:
+    """Play a file into the virtual microphone (returns when it has been played)."""
+    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=env, check=True, timeout=30)
+
+
 def test_listen_answers_each_command_in_order(pulse: dict, tmp_path: Path) -> None:
     wav = tmp_path / "session.wav"
     sf.write(wav, _session(), 16000)
     out = tmp_path / "decisions.json"
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "12", "--threads", "2",
-                             "--json", str(out)], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("listening"), first + (proc.stderr.read() if proc.poll() is not None else "")
+    proc, _ = _start(["listen", "--seconds", "12", "--threads", "2", "--json", str(out)], pulse, "listening")
     time.sleep(1.0)
-    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    _play(wav, pulse)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     records = sorted(json.loads(out.read_text()), key=lambda r: r["decision"]["time_s"])  # deferrals land late
@@ -91,11 +103,9 @@ def test_listen_speaks_its_answers(pulse: dict, tmp_path: Path) -> None:
     rec = tmp_path / "speaker.wav"
     recorder = subprocess.Popen(["parecord", "--device=speaker.monitor", "--rate=16000", "--channels=1", str(rec)],
                                 env=pulse, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "8", "--threads", "2",
-                             "--speak"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().startswith("listening")
+    proc, _ = _start(["listen", "--seconds", "8", "--threads", "2", "--speak"], pulse, "listening")
     time.sleep(1.0)
-    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    _play(wav, pulse)
     out, err = proc.communicate(timeout=60)
     recorder.terminate()
     recorder.wait(timeout=10)
@@ -108,15 +118,13 @@ def test_listen_speaks_its_answers(pulse: dict, tmp_path: Path) -> None:
 def test_listen_reconnects_after_the_microphone_goes_away(pulse_server: VirtualMic, tmp_path: Path) -> None:
     from .conftest import sample
 
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--seconds", "14", "--no-teacher"],
-                            env=pulse_server.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().startswith("listening")
+    proc, _ = _start(["listen", "--seconds", "14", "--no-teacher"], pulse_server.env, "listening")
     time.sleep(1.5)
     pulse_server.stop()  # the sound server (and with it the microphone) disappears
     time.sleep(3.0)
     pulse_server.start()
     time.sleep(3.0)
-    subprocess.run(["paplay", "--device=micfeed", str(sample("yes", 1))], env=pulse_server.env, check=True, timeout=30)
+    _play(sample("yes", 1), pulse_server.env)
     out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     assert "microphone lost" in out and "microphone is back" in out and "1 reconnects" in out
@@ -133,13 +141,10 @@ def test_record_enrols_trimmed_takes(pulse: dict, tmp_path: Path) -> None:
     wav = tmp_path / "takes.wav"
     sf.write(wav, np.concatenate([gap, word, gap, gap, word, gap]), 16000)
     out = tmp_path / "rec"
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "record", "yes", "--count", "2", "--out", str(out),
-                             "--timeout", "20"], env=pulse, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert first.startswith("(1/2) say 'yes'"), first + (proc.stderr.read() if proc.poll() is not None else "")
+    proc, _ = _start(["record", "yes", "--count", "2", "--out", str(out), "--timeout", "20"], pulse,
+                     "(1/2) say 'yes'")
     time.sleep(0.5)
-    subprocess.run(["paplay", "--device=micfeed", str(wav)], env=pulse, check=True, timeout=30)
+    _play(wav, pulse)
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
     files = sorted((out / "yes").glob("*.flac"))
@@ -162,12 +167,8 @@ def test_listen_switches_to_a_newly_promoted_student(pulse: dict, tmp_path: Path
         m = reg.root / "speech_commands" / v / "manifest.json"
         m.write_text(json.dumps({**json.loads(m.read_text()), "version": v}))
     reg.promote("speech_commands", "v1")
-    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "listen", "--no-teacher", "--seconds", "5"],
-                            env={**pulse, "ASSISTANT_MODELS": str(reg.root)}, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    assert proc.stdout is not None
-    first = proc.stdout.readline()
-    assert "speech_commands/v1" in first, first + (proc.stderr.read() if proc.poll() is not None else "")
+    proc, first = _start(["listen", "--no-teacher", "--seconds", "5"], {**pulse, "ASSISTANT_MODELS": str(reg.root)})
+    assert "speech_commands/v1" in first, first
     reg.promote("speech_commands", "v2")  # what training add-intent does at its end
     rest, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
