@@ -151,3 +151,13 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     assert manifest["data"]["kokoro_voices"] == {"per_command": 1, "per_other_word": 0}
     assert summary["sources"]["tts"] == 2 * 10 + 2 * len(UNKNOWN_WORDS) + 10
     assert (tmp_path / "models" / "speech_commands" / "CURRENT").read_text().strip() == "v1"
+
+
+def test_kokoro_blends_default_to_none_beside_real_audio_and_some_without() -> None:
+    from training.pipeline import SYNTHETIC_ONLY_KOKORO, kokoro_blends
+
+    assert kokoro_blends(None, real_data=True) == 0
+    assert kokoro_blends(None, real_data=False) == SYNTHETIC_ONLY_KOKORO > 0
+    assert kokoro_blends(3, real_data=True) == 3 and kokoro_blends(0, real_data=False) == 0
+    with pytest.raises(ValueError, match="--kokoro"):
+        kokoro_blends(-1, real_data=False)

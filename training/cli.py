@@ -368,9 +368,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--epochs", type=int, default=DistillConfig.epochs)
     p.add_argument("--width", type=int, default=DistillConfig.width)
     p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
-    p.add_argument("--kokoro", type=int, default=0,
+    p.add_argument("--kokoro", type=int, default=None,
                    help="Kokoro-82M style blends per command on top of --voices (a fifth as many per other word; "
-                        "~1 s a clip to synthesise, cached)")
+                        "~1 s a clip to synthesise, cached); default: 0 with real audio, 16 without")
     p.add_argument("--views", type=int, default=0,
                    help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
     p.add_argument("--ema", type=float, default=DistillConfig.ema,

