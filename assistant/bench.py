@@ -34,7 +34,7 @@ import numpy as np
 
 from .audio import SAMPLE_RATE, load_audio
 from .corpus import find_clips, select, truth_label
-from .errors import AssistantError
+from .errors import AssistantError, at_least
 from .labelset import load_labelset
 from .measure import apply_profile, machine, session_run, stats
 
@@ -490,14 +490,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
     p.add_argument("--data", default="../shared/data", help="real audio (its gsc_v2_test_dev test speakers) if present")
     p.add_argument("--clips", default=None, help="a labelled folder (<label>/<clip>) to score every engine on")
-    p.add_argument("--per-class", type=int, default=12,
+    p.add_argument("--per-class", type=at_least(1), default=12,
                    help="clips per label in the balanced sample every engine scores (the student and pocketsphinx "
                         "score every clip)")
     p.add_argument("--teachers", default="tiny.en,base")
     p.add_argument("--backends", default="ctranslate2,transformers")
     p.add_argument("--device-profile", default="host", choices=("host", "small"),
                    help="small: one core, one thread (an emulated small device)")
-    p.add_argument("--window-runs", type=int, default=300, help="timed runs per student engine")
+    p.add_argument("--window-runs", type=at_least(1), default=300, help="timed runs per student engine")
     p.add_argument("--no-startup", action="store_true")
     p.add_argument("--no-e2e", action="store_true")
     p.add_argument("--report-dir", default="bench", help="where bench.json, bench.md and the plots go")

@@ -21,7 +21,7 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE, centre_on_energy, load_audio
-from .errors import AssistantError, run_command
+from .errors import AssistantError, OneLineParser, at_least, run_command
 from .measure import apply_profile, peak_rss_mb, stats, time_calls
 
 WINDOW_RUNS = 300
@@ -137,7 +137,7 @@ KINDS = {"student": student, "teacher": teacher, "pocketsphinx": pocketsphinx}
 
 def bench_parser(prog: str, kinds: dict) -> argparse.ArgumentParser:
     """The options every bench worker takes."""
-    ap = argparse.ArgumentParser(prog=prog)
+    ap = OneLineParser(prog=prog)
     ap.add_argument("kind", choices=sorted(kinds))
     ap.add_argument("--model", default=None)
     ap.add_argument("--file", default=None)
@@ -146,7 +146,7 @@ def bench_parser(prog: str, kinds: dict) -> argparse.ArgumentParser:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--clips", default=None)
     ap.add_argument("--sample-only", action="store_true", help="score the clip list's balanced sample only")
-    ap.add_argument("--window-runs", type=int, default=WINDOW_RUNS)
+    ap.add_argument("--window-runs", type=at_least(1), default=WINDOW_RUNS)
     ap.add_argument("--profile", default="host", choices=("host", "small"))
     return ap
 

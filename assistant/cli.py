@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .errors import AssistantError, run_command
+from .errors import AssistantError, OneLineParser, at_least, run_command
 
 
 def _teacher(args: argparse.Namespace):
@@ -43,7 +43,7 @@ def _add_loop_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--accept", type=float, default=d.accept,
                    help="the student's instant-answer bar (default %(default)s; higher: fewer false accepts, "
                         "more deferrals)")
-    p.add_argument("--windows", type=int, default=d.smooth,
+    p.add_argument("--windows", type=at_least(1), default=d.smooth,
                    help="student windows averaged before deciding (default %(default)s)")
     p.add_argument("--agree", type=float, default=d.agree,
                    help="a teacher's bare command word is carried out only if the student gave that word "
@@ -329,7 +329,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``assistant`` command line."""
-    ap = argparse.ArgumentParser(prog="assistant", description=__doc__)
+    ap = OneLineParser(prog="assistant", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -337,7 +337,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
         p.add_argument("--backend", default=backend, choices=("transformers", "ctranslate2"))
         p.add_argument("--compute-type", default="float32", help="ctranslate2 only: float32 or int8")
-        p.add_argument("--threads", type=int, default=None)
+        p.add_argument("--threads", type=at_least(1), default=None)
 
     def assistant_flags(p: argparse.ArgumentParser) -> None:  # shared by run and listen
         p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
@@ -392,7 +392,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("score", help="the teacher's posterior over a label set for audio files")
     teacher_opts(p, "transformers")
     p.add_argument("--labelset", default="speech_commands")
-    p.add_argument("--top", type=int, default=3)
+    p.add_argument("--top", type=at_least(1), default=3)
     p.set_defaults(func=cmd_score)
 
     from .bench import add_parser as add_bench

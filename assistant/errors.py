@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
+from typing import Callable, NoReturn
+
 
 class AssistantError(Exception):
     """Base of every error a user may see; its message is one line saying what to do."""
@@ -38,3 +41,24 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
         return 130
+
+
+class OneLineParser(argparse.ArgumentParser):
+    """An ``ArgumentParser`` (and its subcommands') whose usage errors are one line, exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def at_least(minimum: int) -> Callable[[str], int]:
+    """An argparse ``type``: a whole number no smaller than ``minimum``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
+        return value
+    return parse

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .errors import AssistantError
+from .errors import AssistantError, at_least
 from .gate import SpeechGate
 
 MARGIN_S = 0.2
@@ -94,7 +94,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("record", help="record a few samples of a new phrase from the microphone (for add-intent)")
     p.add_argument("name", help="the intent's name, e.g. marvin")
     p.add_argument("--phrase", default=None, help="what to say (default: the name)")
-    p.add_argument("--count", type=int, default=5)
+    p.add_argument("--count", type=at_least(1), default=5)
     p.add_argument("--out", default=None, help="folder (default: ~/.local/share/voice-assistant/recordings)")
     p.add_argument("--device", default=None, help="capture device index or name")
     p.add_argument("--timeout", type=float, default=8.0, help="seconds to wait for speech per take")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -291,8 +293,6 @@ def test_no_teacher_is_said_honestly() -> None:
 @pytest.mark.slow
 def test_assistant_run_cli_with_the_real_teacher(tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
     import soundfile as sf
 
@@ -365,8 +365,6 @@ def test_endless_sound_is_cut_into_segments() -> None:
 
 def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
     import json
-    import subprocess
-    import sys
 
     session = str(SAMPLES / "session" / "session.flac")
     base = [sys.executable, "-m", "assistant.cli", "run", session, "--no-teacher"]
@@ -384,3 +382,13 @@ def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
     for flag, value in (("--windows", "0"), ("--agree", "2")):
         bad = subprocess.run(base + [flag, value], capture_output=True, text=True, timeout=120)
         assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and flag in bad.stderr
+
+
+def test_a_bad_count_on_any_command_line_is_one_line_and_exit_2() -> None:
+    for cmd in (["assistant", "record", "x", "--count", "0"], ["training", "pipeline", "--epochs", "ten"],
+                ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"]):
+        p = subprocess.run([sys.executable, "-m", f"{cmd[0]}.cli", *cmd[1:]], capture_output=True, text=True,
+                           timeout=60)
+        assert p.returncode == 2 and p.stdout == "", cmd
+        flag = next(a for a in cmd if a.startswith("--"))
+        assert p.stderr.count("\n") == 1 and f"argument {flag}:" in p.stderr and "--help" in p.stderr, p.stderr

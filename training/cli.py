@@ -12,27 +12,28 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import AssistantError, run_command
+from assistant.errors import AssistantError, OneLineParser, at_least, run_command
 from assistant.labelset import LabelSet, load_labelset
 
 from .corpus import Clip, find_clips, parse_shard, select, truth_label
 from .evaluate import evaluate_teacher, print_eval, write_json
 from assistant.measure import machine
 
+
 def _teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
     p.add_argument("--backend", default="transformers", choices=("transformers", "ctranslate2"))
-    p.add_argument("--threads", type=int, default=None, help="CPU threads (default: all cores)")
+    p.add_argument("--threads", type=at_least(1), default=None, help="CPU threads (default: all cores)")
     p.add_argument("--min-seconds", type=float, default=None,
                    help="shortest encoder window in seconds for short clips (default 10)")
     p.add_argument("--labelset", default=None,
                    help="built-in name (speech_commands, digits) or a YAML file; default guessed from the data")
     p.add_argument("--cache", default=None, help="label cache file (default: ~/.cache/voice-assistant/labels.sqlite)")
-    p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--batch-size", type=at_least(1), default=16)
     p.add_argument("--split", default="all", help="speaker split: all, heldout (not calib), train, calib, test")
     p.add_argument("--shard", default=None, help="i/n: label only every n-th clip starting at i")
-    p.add_argument("--limit", type=int, default=None, help="use only the first N clips (after --every)")
-    p.add_argument("--every", type=int, default=1, help="use every k-th clip (deterministic subsample)")
+    p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N clips (after --every)")
+    p.add_argument("--every", type=at_least(1), default=1, help="use every k-th clip (deterministic subsample)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -269,7 +270,7 @@ def build_parser() -> argparse.ArgumentParser:
     from .add_intent import ADDED_ACCEPT
     from .distill import DistillConfig
 
-    ap = argparse.ArgumentParser(prog="training", description=__doc__)
+    ap = OneLineParser(prog="training", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
 
@@ -297,9 +298,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("bench-teacher", help="teacher accuracy and speed for tiny.en and base, report + JSON")
     p.add_argument("--data", default="../shared/data", help="folder holding gsc_v2_test_dev and fsdd")
     p.add_argument("--models", default="tiny.en,base")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--every", type=int, default=1, help="subsample every k-th clip (default: all)")
-    p.add_argument("--base-every", type=int, default=None, help="subsample for base only (default: --every)")
+    p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--every", type=at_least(1), default=1, help="subsample every k-th clip (default: all)")
+    p.add_argument("--base-every", type=at_least(1), default=None, help="subsample for base only (default: --every)")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
@@ -316,15 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--response", default=None, help="what the assistant answers (intents without a built-in handler)")
     p.add_argument("--accept", type=float, default=ADDED_ACCEPT,
                    help="smoothed probability at which the student answers the new word at once (else the teacher)")
-    p.add_argument("--voices", type=int, default=24, help="synthetic voices per phrase")
-    p.add_argument("--epochs", type=int, default=12)
+    p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per phrase")
+    p.add_argument("--epochs", type=at_least(1), default=12)
     p.add_argument("--lr", type=float, default=2e-3)
     p.add_argument("--pos-weight", type=float, default=2.0,
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
-    p.add_argument("--hard-epochs", type=int, default=0,
+    p.add_argument("--hard-epochs", type=at_least(0), default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
     p.add_argument("--teacher", default="tiny.en")
-    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
     p.add_argument("--student", default="speech_commands", help="registry name of the student to extend")
     p.add_argument("--registry", default=None, help="registry root (default: your models folder)")
@@ -364,14 +365,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--data", default="../shared/data", help="real audio folder (used when present)")
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
     p.add_argument("--teacher", default="tiny.en")
-    p.add_argument("--threads", type=int, default=2)
-    p.add_argument("--epochs", type=int, default=DistillConfig.epochs)
-    p.add_argument("--width", type=int, default=DistillConfig.width)
-    p.add_argument("--voices", type=int, default=24, help="synthetic voices per command")
-    p.add_argument("--kokoro", type=int, default=None,
+    p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--epochs", type=at_least(1), default=DistillConfig.epochs)
+    p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
+    p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per command")
+    p.add_argument("--kokoro", type=at_least(0), default=None,
                    help="Kokoro-82M style blends per command on top of --voices (a fifth as many per other word; "
                         "~1 s a clip to synthesise, cached); default: 0 with real audio, 16 without")
-    p.add_argument("--views", type=int, default=0,
+    p.add_argument("--views", type=at_least(0), default=0,
                    help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
     p.add_argument("--ema", type=float, default=DistillConfig.ema,
                    help="keep a moving average of the weights with this decay (0: off)")
@@ -402,8 +403,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("model", nargs="?", default="speech_commands", help="model directory or registry name")
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--teacher", default="tiny.en")
-    p.add_argument("--threads", type=int, default=2, help="teacher threads (the student runs on 1)")
-    p.add_argument("--runs", type=int, default=500, help="timed runs per latency figure")
+    p.add_argument("--threads", type=at_least(1), default=2, help="teacher threads (the student runs on 1)")
+    p.add_argument("--runs", type=at_least(1), default=500, help="timed runs per latency figure")
     p.add_argument("--registry", default=None)
     p.add_argument("--cache", default=None)
     p.add_argument("--report-dir", default="docs/student")
@@ -415,8 +416,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--session", default="audio_samples/session")
     p.add_argument("--data", default="../shared/data", help="coffee_orders/, fsdd/, noise/ for false accepts")
     p.add_argument("--teacher", default="tiny.en")
-    p.add_argument("--threads", type=int, default=1, help="teacher threads (the loop keeps one core)")
-    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=at_least(1), default=1, help="teacher threads (the loop keeps one core)")
+    p.add_argument("--repeats", type=at_least(1), default=2)
     p.add_argument("--with-teacher", action="store_true",
                    help="also count false accepts with the teacher answering deferrals (slower)")
     p.add_argument("--report-dir", default="docs/assistant")
@@ -435,7 +436,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--ignore", type=float, default=DecisionConfig().ignore, help="noise bar (default %(default)s)")
     p.add_argument("--split", default="calib", choices=("calib", "test", "train"),
                    help="speakers whose command clips are used (choose settings on calib, report on test)")
-    p.add_argument("--every", type=int, default=1, help="use every Nth clip and file (quick looks)")
+    p.add_argument("--every", type=at_least(1), default=1, help="use every Nth clip and file (quick looks)")
     p.add_argument("--student", default=None, help="model directory (default: the shipped student)")
     p.add_argument("--data", default="../shared/data")
     p.add_argument("--report-dir", default="docs/assistant")

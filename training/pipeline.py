@@ -76,12 +76,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
     label_set = load_labelset("speech_commands")
     fe = FrontEnd()
     window = fe.window_samples
-    teacher = load_teacher(args.teacher, threads=args.threads)
-    cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
     data = Path(args.data)
     have_data = (data / "gsc_v2_test_dev").is_dir() and not args.no_real
+    n_kokoro = kokoro_blends(args.kokoro, have_data)  # a bad value is refused before anything loads
+    teacher = load_teacher(args.teacher, threads=args.threads)
+    cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
     noise = NoiseBank(data / "noise" if (data / "noise").is_dir() else None)
-    n_kokoro = kokoro_blends(args.kokoro, have_data)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
 
