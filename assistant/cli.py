@@ -7,7 +7,7 @@ import json
 import os
 import sys
 
-from .errors import AssistantError, OneLineParser, at_least, run_command
+from .errors import AssistantError, OneLineParser, at_least, number_in, run_command
 
 
 def _teacher(args: argparse.Namespace):
@@ -345,7 +345,7 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
         _add_loop_flags(p)
         p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
-        p.add_argument("--teacher-timeout", type=float, default=5.0, help="seconds to wait for the teacher server")
+        p.add_argument("--teacher-timeout", type=number_in(0, low_open=True), default=5.0, help="seconds to wait for the teacher server")
 
     def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
         p.add_argument("files", nargs="+")
@@ -357,14 +357,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("transcribe", help="the teacher's transcript of audio files")
     teacher_opts(p, "ctranslate2")
-    p.add_argument("--max-seconds", type=float, default=3600.0, help="refuse longer files")
+    p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=3600.0, help="refuse longer files")
     p.set_defaults(func=cmd_transcribe)
 
     p = sub.add_parser("run", help="the assistant loop on audio files: instant answers + teacher deferrals")
     teacher_opts(p, "ctranslate2", "run")
     assistant_flags(p)
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
-    p.add_argument("--max-seconds", type=float, default=600.0)
+    p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=600.0)
     p.set_defaults(func=cmd_run)
 
     p = sub.add_parser("listen", help="the assistant on the microphone")
@@ -372,9 +372,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--list-devices", action="store_true")
     teacher_flags(p)
     assistant_flags(p)
-    p.add_argument("--seconds", type=float, default=None, help="stop after this long")
+    p.add_argument("--seconds", type=number_in(0, low_open=True), default=None, help="stop after this long")
     p.add_argument("--speak", action="store_true", help="speak answers (offline Piper voice)")
-    p.add_argument("--reconnect-s", type=float, default=30.0,
+    p.add_argument("--reconnect-s", type=number_in(0), default=30.0,
                    help="when the microphone is lost, keep trying to reopen it this long (0: exit at once)")
     p.add_argument("--output-device", default=None, help="playback device for --speak")
     p.add_argument("--json", default=None, help="write every decision here on exit")
@@ -385,8 +385,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8765)
     teacher_flags(p)
     p.add_argument("--intents", default="home")
-    p.add_argument("--max-mb", type=float, default=10.0, help="largest request body")
-    p.add_argument("--max-seconds", type=float, default=30.0, help="longest audio accepted")
+    p.add_argument("--max-mb", type=number_in(0, low_open=True), default=10.0, help="largest request body")
+    p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=30.0, help="longest audio accepted")
     p.set_defaults(func=cmd_serve_teacher)
 
     p = sub.add_parser("score", help="the teacher's posterior over a label set for audio files")

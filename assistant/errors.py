@@ -62,3 +62,23 @@ def at_least(minimum: int) -> Callable[[str], int]:
             raise argparse.ArgumentTypeError(f"must be {minimum} or more, not {value}")
         return value
     return parse
+
+
+def number_in(low: float, high: float = float("inf"), *, low_open: bool = False,
+              high_open: bool = False) -> Callable[[str], float]:
+    """An argparse ``type``: a finite number in the interval from ``low`` to ``high`` (``*_open``: that end
+    excluded)."""
+    import math
+
+    interval = f"{'(' if low_open else '['}{low:g}, {high:g}{')' if high_open or math.isinf(high) else ']'}"
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+        if not math.isfinite(value) or value < low or value > high or (low_open and value == low) or \
+                (high_open and value == high):
+            raise argparse.ArgumentTypeError(f"must be in {interval}, not {text}")
+        return value
+    return parse

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .errors import AssistantError, at_least
+from .errors import AssistantError, at_least, number_in
 from .gate import SpeechGate
 
 MARGIN_S = 0.2
@@ -97,6 +97,6 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--count", type=at_least(1), default=5)
     p.add_argument("--out", default=None, help="folder (default: ~/.local/share/voice-assistant/recordings)")
     p.add_argument("--device", default=None, help="capture device index or name")
-    p.add_argument("--timeout", type=float, default=8.0, help="seconds to wait for speech per take")
-    p.add_argument("--max-seconds", type=float, default=3.0, help="longest take kept")
+    p.add_argument("--timeout", type=number_in(0, low_open=True), default=8.0, help="seconds to wait for speech per take")
+    p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=3.0, help="longest take kept")
     p.set_defaults(func=cmd_record)

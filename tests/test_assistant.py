@@ -384,9 +384,10 @@ def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
         assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and flag in bad.stderr
 
 
-def test_a_bad_count_on_any_command_line_is_one_line_and_exit_2() -> None:
+def test_a_bad_number_on_any_command_line_is_one_line_and_exit_2() -> None:
     for cmd in (["assistant", "record", "x", "--count", "0"], ["training", "pipeline", "--epochs", "ten"],
-                ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"]):
+                ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"],
+                ["training", "pipeline", "--ema", "1.5"], ["assistant", "listen", "--seconds", "nan"]):
         p = subprocess.run([sys.executable, "-m", f"{cmd[0]}.cli", *cmd[1:]], capture_output=True, text=True,
                            timeout=60)
         assert p.returncode == 2 and p.stdout == "", cmd

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.errors import AssistantError, OneLineParser, at_least, run_command
+from assistant.errors import AssistantError, OneLineParser, at_least, number_in, run_command
 from assistant.labelset import LabelSet, load_labelset
 
 from .corpus import Clip, find_clips, parse_shard, select, truth_label
@@ -24,7 +24,7 @@ def _teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
     p.add_argument("--backend", default="transformers", choices=("transformers", "ctranslate2"))
     p.add_argument("--threads", type=at_least(1), default=None, help="CPU threads (default: all cores)")
-    p.add_argument("--min-seconds", type=float, default=None,
+    p.add_argument("--min-seconds", type=number_in(0, 30, low_open=True), default=None,
                    help="shortest encoder window in seconds for short clips (default 10)")
     p.add_argument("--labelset", default=None,
                    help="built-in name (speech_commands, digits) or a YAML file; default guessed from the data")
@@ -319,8 +319,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="smoothed probability at which the student answers the new word at once (else the teacher)")
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per phrase")
     p.add_argument("--epochs", type=at_least(1), default=12)
-    p.add_argument("--lr", type=float, default=2e-3)
-    p.add_argument("--pos-weight", type=float, default=2.0,
+    p.add_argument("--lr", type=number_in(0, low_open=True), default=2e-3)
+    p.add_argument("--pos-weight", type=number_in(0, low_open=True), default=2.0,
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
     p.add_argument("--hard-epochs", type=at_least(0), default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
@@ -374,7 +374,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "~1 s a clip to synthesise, cached); default: 0 with real audio, 16 without")
     p.add_argument("--views", type=at_least(0), default=0,
                    help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
-    p.add_argument("--ema", type=float, default=DistillConfig.ema,
+    p.add_argument("--ema", type=number_in(0, 1, high_open=True), default=DistillConfig.ema,
                    help="keep a moving average of the weights with this decay (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default="runs/student")
