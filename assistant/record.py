@@ -7,6 +7,7 @@ Prompts for each take, keeps the speech the gate finds (plus a short margin) and
 from __future__ import annotations
 
 import argparse
+import shutil
 import time
 from pathlib import Path
 
@@ -52,17 +53,31 @@ def take(chunks, timeout_s: float, max_s: float) -> np.ndarray | None:
 
 def cmd_record(args: argparse.Namespace) -> int:
     """Record ``--count`` takes of a phrase."""
-    import soundfile as sf
-
-    from .mic import Microphone
-
     name = args.name.strip().lower()
     if not name or any(c in name for c in "/\\") or name.startswith("."):
         raise AssistantError(f"'{args.name}': give a plain name, e.g. marvin or lights_on")
     out = Path(args.out or recordings_root()) / name
-    out.mkdir(parents=True, exist_ok=True)
-    phrase = args.phrase or name.replace("_", " ")
+    made = next((d for d in reversed([out, *out.parents]) if not d.exists()), None)  # topmost folder we create
+    try:  # now, so that an unwritable place fails before anyone speaks
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise AssistantError(f"cannot write recordings to {out} ({e.strerror}); choose another place with --out DIR") from e
     saved: list[Path] = []
+    try:
+        _record(args, name, out, saved)
+    finally:
+        if not saved and made is not None:  # no take kept: leave no empty folders behind
+            shutil.rmtree(made, ignore_errors=True)
+    return 0
+
+
+def _record(args: argparse.Namespace, name: str, out: Path, saved: list[Path]) -> None:
+    """Prompt for and keep ``args.count`` takes in ``out`` (appended to ``saved`` as they are written)."""
+    import soundfile as sf
+
+    from .mic import Microphone
+
+    phrase = args.phrase or name.replace("_", " ")
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with Microphone(args.device) as mic:
         chunks = mic.chunks()
@@ -86,7 +101,6 @@ def cmd_record(args: argparse.Namespace) -> int:
             saved.append(path)
             print(f"  kept {audio.size / SAMPLE_RATE:.2f} s -> {path}", flush=True)
     print(f"{len(saved)} recordings in {out}\nnext: training add-intent {name} \"{phrase}\" --recordings {out}")
-    return 0
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:

@@ -393,3 +393,10 @@ def test_a_bad_number_on_any_command_line_is_one_line_and_exit_2() -> None:
         assert p.returncode == 2 and p.stdout == "", cmd
         flag = next(a for a in cmd if a.startswith("--"))
         assert p.stderr.count("\n") == 1 and f"argument {flag}:" in p.stderr and "--help" in p.stderr, p.stderr
+
+
+def test_record_that_cannot_open_the_microphone_leaves_no_folder(tmp_path: Path) -> None:
+    p = subprocess.run([sys.executable, "-m", "assistant.cli", "record", "x", "--out", str(tmp_path / "a" / "b"),
+                        "--device", "999"], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 2 and p.stderr.count("\n") == 1 and "microphone" in p.stderr, p.stderr
+    assert not (tmp_path / "a").exists()
