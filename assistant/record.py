@@ -62,22 +62,22 @@ def cmd_record(args: argparse.Namespace) -> int:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as e:
         raise AssistantError(f"cannot write recordings to {out} ({e.strerror}); choose another place with --out DIR") from e
-    saved: list[Path] = []
     try:
-        _record(args, name, out, saved)
+        _record(args, name, out)
     finally:
-        if not saved and made is not None:  # no take kept: leave no empty folders behind
+        if made is not None and not any(out.iterdir()):  # no take kept: leave no empty folders behind
             shutil.rmtree(made, ignore_errors=True)
     return 0
 
 
-def _record(args: argparse.Namespace, name: str, out: Path, saved: list[Path]) -> None:
-    """Prompt for and keep ``args.count`` takes in ``out`` (appended to ``saved`` as they are written)."""
+def _record(args: argparse.Namespace, name: str, out: Path) -> None:
+    """Prompt for and keep ``args.count`` takes in ``out``."""
     import soundfile as sf
 
     from .mic import Microphone
 
     phrase = args.phrase or name.replace("_", " ")
+    saved: list[Path] = []
     stamp = time.strftime("%Y%m%d-%H%M%S")
     with Microphone(args.device) as mic:
         chunks = mic.chunks()

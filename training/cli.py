@@ -371,7 +371,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per command")
     p.add_argument("--kokoro", type=at_least(0), default=None,
                    help="Kokoro-82M style blends per command on top of --voices (a fifth as many per other word; "
-                        "~1 s a clip to synthesise, cached); default: 0 with real audio, 16 without")
+                        "~0.8 s a clip to synthesise, cached); default: 0 with real audio, 16 without")
     p.add_argument("--views", type=at_least(0), default=0,
                    help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
     p.add_argument("--ema", type=number_in(0, 1, high_open=True), default=DistillConfig.ema,

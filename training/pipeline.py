@@ -34,8 +34,9 @@ from .views import augmented_views
 log = logging.getLogger(__name__)
 
 SYNTHETIC_ONLY_KOKORO = 16
-"""Kokoro blends per command when no real audio is used and ``--kokoro`` is not given: three seeds of a
-synthetic-only student, 51.0 % mean (39.8-56.8) without them, 62.8 % (59.8-65.8) with 16 (README)."""
+"""Kokoro blends per command when no real audio is used and ``--kokoro`` is not given: a synthetic-only
+student scored 50.0 % mean over four runs (39.8-56.8) without them, 62.5 % over five (59.7-65.8) with 16
+(docs/student/synthetic-only-kokoro.json)."""
 
 
 def kokoro_blends(requested: int | None, real_data: bool) -> int:
