@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import time
 from pathlib import Path
 
@@ -39,6 +40,13 @@ def default_root() -> Path:
         return Path(env)
     user = user_root()
     return user if any(user.glob("*/CURRENT")) else PACKAGE_ROOT
+
+
+def writable_root() -> Path:
+    """Where new versions go by default: ``$ASSISTANT_MODELS``, else the user's models folder — never the
+    installed package (rebuild the shipped student with ``--registry assistant/models``)."""
+    env = os.environ.get("ASSISTANT_MODELS")
+    return Path(env) if env else user_root()
 
 
 class Registry:
@@ -111,3 +119,23 @@ class Watcher:
             return None
         self.last = state
         return state[0] / self.name / state[1]
+
+
+def writable_registry(root: str | Path | None, name: str = DEFAULT_NAME) -> Registry:
+    """The registry new versions of ``name`` go to (``root``, else :func:`writable_root`). An empty one is
+    first seeded with a copy of the shipped version, if there is one, so that it can be promoted back;
+    the installed package is never written."""
+    reg = Registry(root or writable_root())
+    shipped = Registry(PACKAGE_ROOT)
+    version = shipped.current(name)
+    if reg.current(name) is not None or version is None or reg.root.resolve() == shipped.root.resolve():
+        return reg
+    final = reg.root / name / version
+    if not final.is_dir():
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{version}.copy")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(shipped.path(name, version), tmp)
+        tmp.rename(final)
+    reg.promote(name, version)
+    return reg

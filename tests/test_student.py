@@ -12,12 +12,12 @@ import torch
 
 from assistant.errors import ModelError
 from assistant.frontend import FrontEnd
-from assistant.registry import Registry
+from assistant.registry import PACKAGE_ROOT, Registry, default_root, writable_registry, writable_root
 from assistant.stream import batch_windows, stream_windows
 from assistant.student import Student
 from training.distill import distill_loss
 from training.export import build_model_dir
-from training.model import Student as StudentNet, StudentDims, count_parameters
+from training.model import Student as StudentNet, StudentDims, count_parameters, mel_shift
 
 FE = FrontEnd()
 LABELS = ("yes", "no", "_unknown_", "_silence_")
@@ -239,6 +239,38 @@ def test_promote_is_atomic(model_dir: Path, tmp_path: Path, monkeypatch: pytest.
     assert reg.current("kws") == "v2"
     with pytest.raises(ModelError, match="no such version"):
         reg.promote("kws", "v9")
+
+
+def test_new_versions_go_to_the_users_folder_seeded_with_the_shipped_student(monkeypatch: pytest.MonkeyPatch,
+                                                                             tmp_path: Path) -> None:
+    shipped = Registry(PACKAGE_ROOT)
+    before = sorted(p.name for p in (PACKAGE_ROOT / "speech_commands").iterdir())
+    monkeypatch.delenv("ASSISTANT_MODELS", raising=False)
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "data"))
+    assert default_root() == PACKAGE_ROOT  # nothing made yet: the assistant runs the shipped student
+    reg = writable_registry(None)
+    assert reg.root == writable_root() == tmp_path / "data" / "voice-assistant" / "models"
+    assert reg.current("speech_commands") == shipped.current("speech_commands")
+    assert (reg.path() / "manifest.json").read_bytes() == (shipped.path() / "manifest.json").read_bytes()
+    assert default_root() == reg.root  # from now on the user's folder is in force
+    assert writable_registry(None).current("speech_commands") == shipped.current("speech_commands")  # idempotent
+    assert writable_registry(None, "other").current("other") is None  # nothing shipped to seed it with
+    assert sorted(p.name for p in (PACKAGE_ROOT / "speech_commands").iterdir()) == before
+    monkeypatch.setenv("ASSISTANT_MODELS", str(tmp_path / "elsewhere"))
+    assert writable_registry(None).root == tmp_path / "elsewhere"
+
+
+def test_mel_shift_moves_whole_spectra_and_keeps_their_range() -> None:
+    torch.manual_seed(0)
+    ramp = torch.arange(40.0)[None, None, :, None].repeat(64, 1, 1, 98)
+    moved = mel_shift(ramp, 1.5)
+    step = moved[:, :, 3:-3].diff(dim=2)  # away from the repeated edges a ramp stays a unit ramp ...
+    assert torch.allclose(step, torch.ones_like(step), atol=1e-5)
+    offset = moved[:, 0, 20, 0] - 20  # ... moved by at most 1.5 bins, differently per example, same in time
+    assert offset.abs().max() <= 1.5 and offset.std() > 0.3
+    assert torch.equal(moved[..., :1].expand_as(moved), moved)
+    assert moved.min() >= 0 and moved.max() <= 39
+    assert torch.allclose(mel_shift(ramp, 1e-6), ramp, atol=1e-4)
 
 
 @pytest.mark.slow

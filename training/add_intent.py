@@ -24,7 +24,6 @@ import argparse
 import hashlib
 import json
 import re
-import shutil
 import time
 from collections import Counter
 from dataclasses import asdict, replace
@@ -36,7 +35,7 @@ from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
 from assistant.corpus import Clip, find_clips, select, truth_label
 from assistant.errors import AssistantError, ModelError
 from assistant.labelset import LabelSet, load_labelset
-from assistant.registry import PACKAGE_ROOT, Registry, default_root, user_root
+from assistant.registry import Registry, writable_registry
 from assistant.student import Manifest, Student
 
 from .augment import NoiseBank
@@ -105,26 +104,11 @@ def shrink_head(model, labels: tuple[str, ...], name: str):
 
 
 def target_registry(args: argparse.Namespace) -> Registry:
-    """Where new versions go: ``--registry``, ``$ASSISTANT_MODELS``, or the user's models folder. An empty
-    one is first seeded with a copy of the shipped student, so the installed package is never written."""
-    if args.registry:
-        reg = Registry(args.registry)
-    else:
-        root = default_root()
-        reg = Registry(user_root() if root == PACKAGE_ROOT else root)
+    """Where new versions go: ``--registry``, ``$ASSISTANT_MODELS``, or the user's models folder (seeded
+    with the shipped student when empty)."""
+    reg = writable_registry(args.registry, args.student)
     if reg.current(args.student) is None:
-        shipped = Registry(PACKAGE_ROOT)
-        version = shipped.current(args.student)
-        if version is None:
-            raise ModelError(f"no '{args.student}' student to extend in {reg.root} or the package")
-        final = reg.root / args.student / version
-        if not final.is_dir():
-            final.parent.mkdir(parents=True, exist_ok=True)
-            tmp = final.with_name(f".{version}.copy")
-            shutil.rmtree(tmp, ignore_errors=True)
-            shutil.copytree(shipped.path(args.student, version), tmp)
-            tmp.rename(final)
-        reg.promote(args.student, version)
+        raise ModelError(f"no '{args.student}' student to extend in {reg.root} or the package")
     return reg
 
 

@@ -376,10 +376,14 @@ def build_parser() -> argparse.ArgumentParser:
                    help="augmented copies of each clip that the teacher labels too (0: clean labels only)")
     p.add_argument("--ema", type=number_in(0, 1, high_open=True), default=DistillConfig.ema,
                    help="keep a moving average of the weights with this decay (0: off)")
+    p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
+                   help="shift each training example up to this many mel bins up or down (0: off)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--run-dir", default="runs/student")
     p.add_argument("--report-dir", default="reports")
-    p.add_argument("--registry", default=None, help="registry root (default: the package's models/)")
+    p.add_argument("--registry", default=None,
+                   help="registry root (default: $ASSISTANT_MODELS or your models folder; "
+                        "assistant/models rebuilds the shipped student)")
     p.add_argument("--name", default="speech_commands")
     p.add_argument("--cache", default=None)
     p.add_argument("--no-register", action="store_true")

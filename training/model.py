@@ -142,6 +142,8 @@ class Student(nn.Module):
         self.fe = fe
         self.spec_augment = True
         """SpecAugment masks while training (off for deterministic tests)."""
+        self.mel_shift = 0.0
+        """Largest random shift along the mel axis while training, in bins (0: off; see :func:`mel_shift`)."""
         self.frontend = LogMel(fe)
         self.norm = nn.BatchNorm2d(1)  # per-feature scale learnt on the training data
         w = dims.width
@@ -161,7 +163,9 @@ class Student(nn.Module):
     def features(self, wav: torch.Tensor) -> torch.Tensor:
         """Log-mel input of the CNN: (B, 1, n_mels, frames); SpecAugment masks while training."""
         x = self.norm(self.frontend(wav)[:, None])
-        return spec_augment(x) if self.training and self.spec_augment else x
+        if not (self.training and self.spec_augment):
+            return x
+        return spec_augment(mel_shift(x, self.mel_shift) if self.mel_shift else x)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
         x = self.blocks(self.stem(self.features(wav)))
@@ -180,6 +184,23 @@ def spec_augment(x: torch.Tensor, n_masks: int = 2, max_f: int = 6, max_t: int =
             start = (torch.rand(b, 1, 1, device=x.device) * (dim - width + 1)).long()
             keep &= ~((idx >= start) & (idx < start + width))[:, None]
     return x * keep
+
+
+def mel_shift(x: torch.Tensor, max_bins: float) -> torch.Tensor:
+    """Move each example up or down the mel axis by a random fraction of ``max_bins`` (edges repeated).
+
+    Above ~1 kHz the mel scale is nearly logarithmic, so a shift scales the formants: a cheap stand-in
+    for vocal tract length perturbation (Jaitly & Hinton 2013), i.e. for speakers with other voices.
+    """
+    b, _, f, _ = x.shape
+    shift = (torch.rand(b, 1, 1, 1, device=x.device) * 2 - 1) * max_bins
+    src = (torch.arange(f, device=x.device, dtype=x.dtype)[None, None, :, None] - shift).clamp(0, f - 1)
+    lo = src.floor().long().clamp(max=f - 2)
+    frac = src - lo
+    idx = lo.expand(-1, x.shape[1], -1, x.shape[3])
+    below = torch.gather(x, 2, idx)
+    above = torch.gather(x, 2, idx + 1)
+    return below + (above - below) * frac
 
 
 def count_parameters(model: nn.Module) -> int:

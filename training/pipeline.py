@@ -20,7 +20,7 @@ import numpy as np
 
 from assistant.frontend import FrontEnd
 from assistant.labelset import load_labelset
-from assistant.registry import Registry
+from assistant.registry import Registry, writable_registry
 
 from .augment import AugmentConfig, NoiseBank
 from .corpus import Clip, find_clips, select
@@ -121,7 +121,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     val_set = from_labels(real_val, labels, label_set, window, "real") if real_val else \
         from_labels(tts[::7], labels, label_set, window, "tts")
     # 4. distil
-    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width, ema=args.ema)
+    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width, ema=args.ema,
+                        mel_shift=args.mel_shift)
     aug = AugmentConfig()
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
@@ -147,7 +148,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     from .export import build_model_dir, register
 
-    registry = Registry(args.registry)
+    # the user's folder starts as a copy of the shipped student, so 'training promote' can go back to it
+    registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
     summary: dict = {"run_dir": str(run_dir), "train_examples": len(train_set), "sources": train_set.counts()}
     val_targets = val_set.soft.argmax(1)  # int8 is judged against the teacher, never human labels
     if args.no_register:
