@@ -143,7 +143,7 @@ def bench_parser(prog: str, kinds: dict) -> argparse.ArgumentParser:
     ap.add_argument("--file", default=None)
     ap.add_argument("--backend", default="transformers")
     ap.add_argument("--labelset", default="speech_commands")
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--threads", type=at_least(1), default=1)
     ap.add_argument("--clips", default=None)
     ap.add_argument("--sample-only", action="store_true", help="score the clip list's balanced sample only")
     ap.add_argument("--window-runs", type=at_least(1), default=WINDOW_RUNS)

@@ -382,7 +382,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve-teacher", help="serve the teacher over HTTP (OpenAI-compatible transcription + intents)")
     p.add_argument("--host", default="127.0.0.1")
-    p.add_argument("--port", type=int, default=8765)
+    p.add_argument("--port", type=at_least(1, 65535), default=8765)
     teacher_flags(p)
     p.add_argument("--intents", default="home")
     p.add_argument("--max-mb", type=number_in(0, low_open=True), default=10.0, help="largest request body")

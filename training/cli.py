@@ -334,7 +334,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eval-old", action="append", default=[], help="labelled folder for the old classes")
     p.add_argument("--eval-new", action="append", default=[], help="folder of real recordings of the new phrase")
     p.add_argument("--eval-other", action="append", default=[], help="folder of other words (false accepts)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--stop-after", type=int, default=None, help=argparse.SUPPRESS)
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
@@ -378,7 +378,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep a moving average of the weights with this decay (0: off)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each training example up to this many mel bins up or down (0: off)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--run-dir", default="runs/student")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--registry", default=None,
@@ -437,7 +437,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--instant", default=f"{DecisionConfig().instant:g}",
                    help="with a pause wait: answer at once all the same from this confidence (comma-separated; "
                         "1: always wait)")
-    p.add_argument("--ignore", type=float, default=DecisionConfig().ignore, help="noise bar (default %(default)s)")
+    p.add_argument("--ignore", type=number_in(0, 1), default=DecisionConfig().ignore, help="noise bar (default %(default)s)")
     p.add_argument("--split", default="calib", choices=("calib", "test", "train"),
                    help="speakers whose command clips are used (choose settings on calib, report on test)")
     p.add_argument("--every", type=at_least(1), default=1, help="use every Nth clip and file (quick looks)")
