@@ -154,7 +154,7 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     assert (tmp_path / "models" / "speech_commands" / "CURRENT").read_text().strip() == "v1"
     assert summary["promotion"] == {"promoted": True, "reason": "nothing in force to compare with"}
     # the same run (resumed from its finished checkpoint) into a registry where the shipped student is in
-    # force: one epoch is far worse than it, so the new version is registered but not promoted
+    # force: a synthetic-only student never replaces one that learnt from real recordings
     shipped = writable_registry(tmp_path / "user-models")
     again = subprocess.run([sys.executable, "-m", "training.cli", "pipeline", "--no-real", "--epochs", "1",
                             "--voices", "2", "--kokoro", "1", "--run-dir", str(tmp_path / "run"),
@@ -163,8 +163,9 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
                            capture_output=True, text=True, timeout=900)
     assert again.returncode == 0, again.stderr[-2000:]
     second = json.loads((tmp_path / "p2.json").read_text())
-    assert second["promotion"]["promoted"] is False and "agrees with the teacher" in second["promotion"]["reason"]
-    assert "NOT promoted" in again.stdout and "training promote speech_commands" in again.stdout
+    assert second["promotion"]["promoted"] is False and "synthetic speech only" in second["promotion"]["reason"]
+    assert "NOT promoted" in again.stdout
+    assert f"training promote speech_commands {Path(second['model_dir']).name} --registry {shipped.root}'" in again.stdout
     assert shipped.current("speech_commands") == Registry(PACKAGE_ROOT).current("speech_commands")
     assert Path(second["model_dir"]).name in shipped.versions("speech_commands")
 
@@ -178,6 +179,10 @@ def test_a_new_student_is_promoted_unless_it_is_worse_or_loses_an_intent() -> No
     assert not ok and "62.0%" in why and "91.0%" in why
     ok, why = should_promote(0.99, 0.90, ["marvin"])
     assert not ok and "marvin" in why
+    ok, why = should_promote(0.99, 0.90, [], new_real=False)  # its validation clips are its training voices
+    assert not ok and "synthetic speech only" in why
+    assert should_promote(0.95, 0.90, [], new_real=False, current_real=False)[0]
+    assert should_promote(0.95, 0.90, [], new_real=True, current_real=False)[0]
 
 
 def test_kokoro_blends_default_to_none_beside_real_audio_and_some_without() -> None:
