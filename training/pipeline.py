@@ -141,6 +141,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     noise = NoiseBank(data / "noise" if (data / "noise").is_dir() else None)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
+    # resolved first, so an unwritable folder is reported before the work; the user's folder starts as a
+    # copy of the shipped student, so 'training promote' can go back to it
+    registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
 
     # 1. corpus
     tts_dir = cache_root() / "tts"
@@ -203,8 +206,6 @@ def run_pipeline(args: argparse.Namespace) -> int:
 
     from .export import build_model_dir, register
 
-    # the user's folder starts as a copy of the shipped student, so 'training promote' can go back to it
-    registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
     summary: dict = {"run_dir": str(run_dir), "train_examples": len(train_set), "sources": train_set.counts()}
     val_targets = val_set.soft.argmax(1)  # int8 is judged against the teacher, never human labels
     if args.no_register:
