@@ -55,6 +55,17 @@ class Registry:
     def __init__(self, root: str | Path | None = None) -> None:
         self.root = Path(root) if root else default_root()
 
+    def check_writable(self) -> None:
+        """Create the root if needed; a folder that cannot be written is one clear error."""
+        try:
+            self.root.mkdir(parents=True, exist_ok=True)
+            probe = self.root / f".write-test-{os.getpid()}"
+            probe.touch()
+            probe.unlink()
+        except OSError as e:
+            raise ModelError(f"cannot write models to {self.root} ({e.strerror}); give --registry or "
+                             "ASSISTANT_MODELS a writable folder") from None
+
     def versions(self, name: str) -> list[str]:
         """Existing versions, oldest first."""
         d = self.root / name
@@ -126,6 +137,7 @@ def writable_registry(root: str | Path | None, name: str = DEFAULT_NAME) -> Regi
     first seeded with a copy of the shipped version, if there is one, so that it can be promoted back;
     the installed package is never written."""
     reg = Registry(root or writable_root())
+    reg.check_writable()
     shipped = Registry(PACKAGE_ROOT)
     version = shipped.current(name)
     if reg.current(name) is not None or version is None or reg.root.resolve() == shipped.root.resolve():

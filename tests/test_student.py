@@ -258,6 +258,10 @@ def test_new_versions_go_to_the_users_folder_seeded_with_the_shipped_student(mon
     assert sorted(p.name for p in (PACKAGE_ROOT / "speech_commands").iterdir()) == before
     monkeypatch.setenv("ASSISTANT_MODELS", str(tmp_path / "elsewhere"))
     assert writable_registry(None).root == tmp_path / "elsewhere"
+    (tmp_path / "a-file").write_text("")
+    monkeypatch.setenv("ASSISTANT_MODELS", str(tmp_path / "a-file" / "models"))
+    with pytest.raises(ModelError, match="cannot write models to .*a-file.*writable folder"):
+        writable_registry(None)
 
 
 def test_mel_shift_moves_whole_spectra_and_keeps_their_range() -> None:

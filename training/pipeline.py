@@ -144,6 +144,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     # resolved first, so an unwritable folder is reported before the work; the user's folder starts as a
     # copy of the shipped student, so 'training promote' can go back to it
     registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
+    if not args.no_register:
+        registry.check_writable()
 
     # 1. corpus
     tts_dir = cache_root() / "tts"
