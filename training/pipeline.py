@@ -102,21 +102,25 @@ def compare_with_current(registry: Registry, name: str, model_dir: Path, windows
     from assistant.student import Student
 
     new = Student(model_dir)
+    new_agreement = agreement(new, windows, targets)
     try:
         current = Student(registry.path(name)) if registry.current(name) else None
     except ModelError as e:  # a broken version in force is no reason to keep it
         return True, f"the version in force cannot be read ({e})"
     if current is None:
-        return should_promote(agreement(new, windows, targets), None, [])
+        return should_promote(new_agreement, None, [])
     lost = [lab for lab in current.labels if lab not in new.labels]
-    if current.frontend.window_samples != windows.shape[1] and not lost:
+    if lost:
+        return should_promote(new_agreement, None, lost)
+    if current.frontend.window_samples != windows.shape[1]:
         return True, "the version in force takes another window length (not compared)"
+    return should_promote(new_agreement, agreement(current, windows, targets), [],
+                          new_real=learnt_from_real(new.manifest), current_real=learnt_from_real(current.manifest))
 
-    def real(s: Student) -> bool:
-        return bool((s.manifest.extra.get("data") or {}).get("train_sources", {}).get("real"))
 
-    return should_promote(agreement(new, windows, targets), agreement(current, windows, targets) if not lost else None,
-                          lost, new_real=real(new), current_real=real(current))
+def learnt_from_real(manifest) -> bool:
+    """Whether a student's manifest says it trained on real recordings."""
+    return bool((manifest.extra.get("data") or {}).get("train_sources", {}).get("real"))
 
 
 def run_pipeline(args: argparse.Namespace) -> int:
@@ -143,9 +147,12 @@ def run_pipeline(args: argparse.Namespace) -> int:
     run_dir.mkdir(parents=True, exist_ok=True)
     # resolved first, so an unwritable folder is reported before the work; the user's folder starts as a
     # copy of the shipped student, so 'training promote' can go back to it
-    registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
-    if not args.no_register:
+    registry: Registry | None = None
+    if not args.no_register and args.registry:
+        registry = Registry(args.registry)
         registry.check_writable()
+    elif not args.no_register:
+        registry = writable_registry(None, args.name)  # checked and seeded by it
 
     # 1. corpus
     tts_dir = cache_root() / "tts"
