@@ -352,11 +352,11 @@ def add_intent(args: argparse.Namespace) -> int:
 
     # 4. fine-tune from the current weights, one more output
     key = hashlib.sha1(json.dumps([name, phrases, m.version, str(registry.root), args.voices, args.epochs,
-                                   args.recordings, str(data)]).encode()).hexdigest()[:10]
+                                   args.recordings, str(data)] + ([args.mel_shift] if args.mel_shift else [])).encode()).hexdigest()[:10]
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     net = grow_head(load_dir(parent_dir, window_s), old.labels, new.labels)
     cfg = DistillConfig(epochs=args.epochs, batch_size=FINE_TUNE_BATCH, lr=args.lr, threads=args.threads,
-                        seed=args.seed, width=net.dims.width)
+                        seed=args.seed, width=net.dims.width, mel_shift=args.mel_shift)
     empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
     model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
                            stop_after=args.stop_after, init=net)

@@ -259,7 +259,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
-                        ("--lr", float), ("--threads", int), ("--accept", float))
+                        ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -324,6 +324,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
     p.add_argument("--hard-epochs", type=at_least(0), default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
+    p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
+                   help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
