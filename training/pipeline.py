@@ -148,11 +148,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
     # resolved first, so an unwritable folder is reported before the work; the user's folder starts as a
     # copy of the shipped student, so 'training promote' can go back to it
     registry: Registry | None = None
-    if not args.no_register and args.registry:
-        registry = Registry(args.registry)
+    if not args.no_register:
+        registry = Registry(args.registry) if args.registry else writable_registry(None, args.name)
         registry.check_writable()
-    elif not args.no_register:
-        registry = writable_registry(None, args.name)  # checked and seeded by it
 
     # 1. corpus
     tts_dir = cache_root() / "tts"
