@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -150,6 +151,19 @@ def test_bad_requests_are_one_line(tmp_path: Path) -> None:
                               *(["--quiet"] if args[0] == "add-intent" else [])],
                              capture_output=True, text=True, timeout=120)
         assert out.returncode == 2 and needle in out.stderr and "Traceback" not in out.stderr, out.stderr
+
+
+def test_run_key_follows_every_setting_but_threads() -> None:
+    from training.add_intent import run_key
+    from training.distill import DistillConfig
+
+    base = DistillConfig(epochs=12, lr=2e-3)
+    inputs = ["marvin", ["marvin"], "v3"]
+    assert run_key(inputs, base) == run_key(inputs, replace(base, threads=1))
+    others = {run_key(inputs, replace(base, **change)) for change in
+              ({"lr": 1e-3}, {"seed": 1}, {"epochs": 8}, {"mel_shift": 1.5})}
+    assert len(others) == 4 and run_key(inputs, base) not in others
+    assert run_key(inputs + [3.0], base) != run_key(inputs, base)
 
 
 def test_label_set_growth_is_pure() -> None:

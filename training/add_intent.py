@@ -28,6 +28,7 @@ import time
 from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -43,6 +44,9 @@ from .cache import LabelCache
 from .dataset import UNKNOWN_WORDS, DistillSet, concat, noise_set
 from .samples import COMMANDS
 from .synth import synthesize_cached, trim, voice_mix, voices
+
+if TYPE_CHECKING:
+    from .distill import DistillConfig
 
 NAME_RE = re.compile(r"^[a-z][a-z0-9_]{0,31}$")
 MAX_PHRASE_S = 3.0
@@ -283,6 +287,13 @@ def add_intents(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_key(inputs: list, cfg: DistillConfig) -> str:
+    """Name of a fine-tune's run directory: a hash of its inputs and of every training setting but the
+    thread count, so a changed setting starts a new run rather than meeting the old checkpoint's refusal."""
+    settings = {k: v for k, v in asdict(cfg).items() if k != "threads"}
+    return hashlib.sha1(json.dumps([inputs, settings]).encode()).hexdigest()[:10]
+
+
 def add_intent(args: argparse.Namespace) -> int:
     """Run ``training add-intent``; prints a summary and writes ``--json``."""
     from assistant.teacher import load_teacher
@@ -351,12 +362,12 @@ def add_intent(args: argparse.Namespace) -> int:
     train_set = concat([reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)])
 
     # 4. fine-tune from the current weights, one more output
-    key = hashlib.sha1(json.dumps([name, phrases, m.version, str(registry.root), args.voices, args.epochs,
-                                   args.recordings, str(data)] + ([args.mel_shift] if args.mel_shift else [])).encode()).hexdigest()[:10]
-    run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     net = grow_head(load_dir(parent_dir, window_s), old.labels, new.labels)
     cfg = DistillConfig(epochs=args.epochs, batch_size=FINE_TUNE_BATCH, lr=args.lr, threads=args.threads,
                         seed=args.seed, width=net.dims.width, mel_shift=args.mel_shift)
+    key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
+                   args.pos_weight], cfg)
+    run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
     model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
                            stop_after=args.stop_after, init=net)
