@@ -389,7 +389,8 @@ def test_a_bad_number_on_any_command_line_is_one_line_and_exit_2() -> None:
                 ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"],
                 ["training", "pipeline", "--ema", "1.5"], ["assistant", "listen", "--seconds", "nan"],
                 ["assistant", "serve-teacher", "--port", "70000"], ["training", "pipeline", "--seed", "-1"],
-                ["training", "pipeline", "--mel-shift", "-2"], ["training", "add-intent", "x", "--mel-shift", "9"]):
+                ["training", "pipeline", "--mel-shift", "-2"], ["training", "add-intent", "x", "--mel-shift", "9"],
+                ["training", "pipeline", "--eq-db", "30"], ["training", "pipeline", "--blocks", "3,3"]):
         p = subprocess.run([sys.executable, "-m", f"{cmd[0]}.cli", *cmd[1:]], capture_output=True, text=True,
                            timeout=60)
         assert p.returncode == 2 and p.stdout == "", cmd

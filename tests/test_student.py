@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from assistant.stream import batch_windows, stream_windows
 from assistant.student import Student
 from training.distill import distill_loss
 from training.export import build_model_dir
-from training.model import Student as StudentNet, StudentDims, count_parameters, mel_shift
+from training.model import Student as StudentNet, StudentDims, count_parameters, mel_shift, random_eq
 
 FE = FrontEnd()
 LABELS = ("yes", "no", "_unknown_", "_silence_")
@@ -275,6 +276,16 @@ def test_mel_shift_moves_whole_spectra_and_keeps_their_range() -> None:
     assert torch.equal(moved[..., :1].expand_as(moved), moved)
     assert moved.min() >= 0 and moved.max() <= 39
     assert torch.allclose(mel_shift(ramp, 1e-6), ramp, atol=1e-4)
+
+
+def test_random_eq_colours_each_spectrum_smoothly_within_its_bound() -> None:
+    torch.manual_seed(0)
+    flat = torch.zeros(64, 1, 40, 98)
+    coloured = random_eq(flat, 6.0)
+    curve = coloured[:, 0, :, 0] / (math.log(10) / 10)  # in dB
+    assert torch.equal(coloured[..., :1].expand_as(coloured), coloured)  # one curve per example, all frames
+    assert curve.abs().max() <= 6.0 + 1e-4 and curve.std(dim=0).min() > 0.5  # bounded, differs per example
+    assert curve.diff(dim=1).abs().max() < 1.5  # smooth: no jumps between neighbouring mel bands
 
 
 @pytest.mark.slow

@@ -20,6 +20,17 @@ from .evaluate import evaluate_teacher, print_eval, write_json
 from assistant.measure import machine
 
 
+def block_counts(text: str) -> tuple[int, ...]:
+    """An argparse ``type``: BC-ResNet blocks per stage, four whole numbers from 1 to 6 ("3,3,3,3")."""
+    try:
+        counts = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not four comma-separated whole numbers") from None
+    if len(counts) != 4 or not all(1 <= n <= 6 for n in counts):
+        raise argparse.ArgumentTypeError(f"must be four block counts from 1 to 6, e.g. 3,3,3,3, not {text}")
+    return counts
+
+
 def _teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--model", default="tiny.en", help="tiny.en (default), base, or a local Whisper directory")
     p.add_argument("--backend", default="transformers", choices=("transformers", "ctranslate2"))
@@ -370,6 +381,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--epochs", type=at_least(1), default=DistillConfig.epochs)
     p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
+    p.add_argument("--blocks", type=block_counts, default=DistillConfig.blocks,
+                   help="BC-ResNet blocks in each of the 4 stages, e.g. 3,3,3,3 (default: 2,2,2,2)")
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per command")
     p.add_argument("--kokoro", type=at_least(0), default=None,
                    help="Kokoro-82M style blends per command on top of --voices (a fifth as many per other word; "
@@ -380,6 +393,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="keep a moving average of the weights with this decay (0: off)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each training example up to this many mel bins up or down (0: off)")
+    p.add_argument("--eq-db", type=number_in(0, 20), default=DistillConfig.eq_db,
+                   help="colour each training example's spectrum by a random smooth curve of up to this many dB "
+                        "(microphones differ; 0: off)")
     p.add_argument("--seed", type=at_least(0), default=0)
     p.add_argument("--run-dir", default="runs/student")
     p.add_argument("--report-dir", default="reports")

@@ -48,6 +48,8 @@ class DistillConfig:
     and kept."""
     mel_shift: float = 0.0
     """Largest random shift of the log-mel input along its mel axis, in bins (0: off)."""
+    eq_db: float = 0.0
+    """Largest random colouration of the log-mel spectrum (tilt and slow ripples), in dB (0: off)."""
     seed: int = 0
     threads: int = 2
 
@@ -122,6 +124,7 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
         dims = StudentDims(n_classes=len(train_set.labels), width=cfg.width, blocks=tuple(cfg.blocks))
         model = Student(fe, dims)
     model.mel_shift = cfg.mel_shift
+    model.eq_db = cfg.eq_db
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,

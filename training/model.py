@@ -144,6 +144,8 @@ class Student(nn.Module):
         """SpecAugment masks while training (off for deterministic tests)."""
         self.mel_shift = 0.0
         """Largest random shift along the mel axis while training, in bins (0: off; see :func:`mel_shift`)."""
+        self.eq_db = 0.0
+        """Largest random microphone colouration while training, in dB (0: off; see :func:`random_eq`)."""
         self.frontend = LogMel(fe)
         self.norm = nn.BatchNorm2d(1)  # per-feature scale learnt on the training data
         w = dims.width
@@ -162,7 +164,10 @@ class Student(nn.Module):
 
     def features(self, wav: torch.Tensor) -> torch.Tensor:
         """Log-mel input of the CNN: (B, 1, n_mels, frames); SpecAugment masks while training."""
-        x = self.norm(self.frontend(wav)[:, None])
+        x = self.frontend(wav)[:, None]
+        if self.training and self.spec_augment and self.eq_db:
+            x = random_eq(x, self.eq_db)
+        x = self.norm(x)
         if not (self.training and self.spec_augment):
             return x
         return spec_augment(mel_shift(x, self.mel_shift) if self.mel_shift else x)
@@ -201,6 +206,18 @@ def mel_shift(x: torch.Tensor, max_bins: float) -> torch.Tensor:
     below = torch.gather(x, 2, idx)
     above = torch.gather(x, 2, idx + 1)
     return below + (above - below) * frac
+
+
+def random_eq(x: torch.Tensor, max_db: float) -> torch.Tensor:
+    """Colour each example's log-mel spectrum (natural log of power) by a random smooth curve over the mel
+    axis, at most ``max_db`` dB either way: a tilt and two slow ripples, as microphones and rooms differ."""
+    b, _, f, _ = x.shape
+    m = torch.linspace(0.0, 1.0, f, device=x.device, dtype=x.dtype)
+    basis = torch.stack([m * 2 - 1, torch.cos(math.pi * m), torch.cos(2 * math.pi * m)])  # (3, f)
+    c = torch.rand(b, 3, device=x.device, dtype=x.dtype) * 2 - 1
+    curve = c @ basis  # (b, f), at most 3 in size
+    scale = max_db * math.log(10) / 10 / curve.abs().amax(dim=1, keepdim=True).clamp_min(1.0)
+    return x + (curve * scale)[:, None, :, None]
 
 
 def count_parameters(model: nn.Module) -> int:
