@@ -165,11 +165,9 @@ class Student(nn.Module):
     def features(self, wav: torch.Tensor) -> torch.Tensor:
         """Log-mel input of the CNN: (B, 1, n_mels, frames); SpecAugment masks while training."""
         x = self.frontend(wav)[:, None]
-        if self.training and self.spec_augment and self.eq_db:
-            x = random_eq(x, self.eq_db)
-        x = self.norm(x)
         if not (self.training and self.spec_augment):
-            return x
+            return self.norm(x)
+        x = self.norm(random_eq(x, self.eq_db) if self.eq_db else x)  # colouring in dB, before the scaling
         return spec_augment(mel_shift(x, self.mel_shift) if self.mel_shift else x)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:

@@ -187,8 +187,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         from_labels(tts[::7], labels, label_set, window, "tts")
     # 4. distil
     cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width,
-                        blocks=args.blocks, ema=args.ema,
-                        mel_shift=args.mel_shift, eq_db=args.eq_db)
+                        blocks=args.blocks, ema=args.ema, mel_shift=args.mel_shift, eq_db=args.eq_db)
     aug = AugmentConfig()
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
