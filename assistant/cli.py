@@ -17,17 +17,18 @@ def _teacher(args: argparse.Namespace):
 
 
 def _loop_config(args: argparse.Namespace):
-    """The loop's settings from ``--accept``, ``--windows``, ``--wait-for-pause``, ``--instant`` and ``--agree``."""
-    from .decision import DecisionConfig
+    """The loop's settings from ``--accept``, ``--windows``, ``--wait-for-pause``, ``--instant`` and ``--agree``;
+    ``--accept``/``--instant`` left out: the student's own bars when its manifest has them."""
+    from .decision import MODEL_BARS, DecisionConfig
     from .loop import LoopConfig
 
+    given = {k: getattr(args, k) for k in MODEL_BARS if getattr(args, k) is not None}
     try:
-        d = DecisionConfig(accept=args.accept, smooth=args.windows, min_pause_s=args.wait_for_pause / 1000,
-                           instant=args.instant, agree=args.agree)
+        d = DecisionConfig(smooth=args.windows, min_pause_s=args.wait_for_pause / 1000, agree=args.agree, **given)
     except ValueError:
         raise AssistantError("--accept and --instant must be in (0, 1], --windows at least 1, --wait-for-pause 0 "
                              "or more milliseconds and --agree in [0, 1]") from None
-    return LoopConfig(decision=d)
+    return LoopConfig(decision=d, model_bars=frozenset(MODEL_BARS) - set(given))
 
 
 def _add_loop_flags(p: argparse.ArgumentParser) -> None:
@@ -38,11 +39,12 @@ def _add_loop_flags(p: argparse.ArgumentParser) -> None:
     p.add_argument("--wait-for-pause", type=float, default=d.min_pause_s * 1000, metavar="MS",
                    help="answer a command only after the speaker pauses this long (fewer false accepts in "
                         "chatter, slower answers: see README)")
-    p.add_argument("--instant", type=float, default=d.instant,
-                   help="answer at once all the same from this confidence (default %(default)s; 1: always wait)")
-    p.add_argument("--accept", type=float, default=d.accept,
-                   help="the student's instant-answer bar (default %(default)s; higher: fewer false accepts, "
-                        "more deferrals)")
+    p.add_argument("--instant", type=float, default=None,
+                   help=f"answer at once all the same from this confidence (default: the student's own bar from "
+                        f"its manifest, else {d.instant:g}; 1: always wait)")
+    p.add_argument("--accept", type=float, default=None,
+                   help=f"the student's instant-answer bar (default: its own from its manifest, else {d.accept:g}; "
+                        "higher: fewer false accepts, more deferrals)")
     p.add_argument("--windows", type=at_least(1), default=d.smooth,
                    help="student windows averaged before deciding (default %(default)s)")
     p.add_argument("--agree", type=float, default=d.agree,

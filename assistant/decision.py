@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import Enum
 
 import numpy as np
@@ -41,7 +41,8 @@ class DecisionConfig:
     accept: float = 0.9998
     """Smoothed probability of a command needed to answer at once (below it, the teacher decides). With
     ``smooth`` 2 (was 0.999 over 4 hops): real-voice median 40 -> -49 ms, false accepts 6 -> 4 in 1.45 h,
-    wrong instant answers 1.5 -> 0.8 %, at the price of 9 % more commands left to the teacher (README)."""
+    wrong instant answers 1.5 -> 0.8 %, at the price of 9 % more commands left to the teacher (README).
+    A student's manifest may carry its own, with ``instant`` (:data:`MODEL_BARS`, ``training fit-bars``)."""
     ignore: float = 0.95
     """Mean probability of ``_silence_`` over a segment at which it is noise: IGNORE (not sent to the
     teacher, which tends to hear "Okay." in noise). Chosen on the calibration speakers of Speech Commands
@@ -182,6 +183,29 @@ class Decider:
         if silence_prob >= self.cfg.ignore:
             return Decision(Action.IGNORE, None, silence_prob, time_s, NOISE)
         return Decision(Action.DEFER, best if peak > 0 else None, peak, time_s, "student is unsure", support)
+
+
+MODEL_BARS = ("accept", "instant")
+"""The bars a student's manifest may carry (``"decision"``: chosen for that student by ``training fit-bars``):
+how sure it must be to answer at once differs from one student to the next."""
+
+
+def with_model_bars(cfg: DecisionConfig, bars: object, keep: frozenset[str] = frozenset()) -> DecisionConfig:
+    """``cfg`` with the bars a student's manifest carries (its ``"decision"`` entry), except those in ``keep``
+    (set by the user). Raises ValueError naming the bad entry."""
+    if bars is None:
+        return cfg
+    if not isinstance(bars, Mapping):
+        raise ValueError("'decision' must be a mapping of bars")
+    new = {}
+    for k in MODEL_BARS:
+        v = bars.get(k)
+        if v is None or k in keep:
+            continue
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
+            raise ValueError(f"decision bar {k!r} is {v!r}, not a number in (0, 1]")
+        new[k] = float(v)
+    return replace(cfg, **new)
 
 
 def student_agrees(word: str | None, decision: Decision, floor: float) -> bool:

@@ -12,9 +12,9 @@ from typing import Callable
 import numpy as np
 
 from .audio import SAMPLE_RATE
-from .decision import (BOTH_SURE, DISAGREE, TEACHER_NOISE, Action, Decider, Decision, DecisionConfig,
-                       posterior_command, student_agrees)
-from .errors import AssistantError
+from .decision import (BOTH_SURE, DISAGREE, MODEL_BARS, TEACHER_NOISE, Action, Decider, Decision, DecisionConfig,
+                       posterior_command, student_agrees, with_model_bars)
+from .errors import AssistantError, ModelError
 from .gate import FRAME, GateConfig, SpeechGate
 from .handlers import Home, answer
 from .intents import IntentMatch, IntentSet
@@ -62,6 +62,10 @@ class LoopConfig:
     hops put the real-voice median at 100 ms; see README, assistant figures)."""
     gate: GateConfig = field(default_factory=GateConfig)
     decision: DecisionConfig = field(default_factory=DecisionConfig)
+    model_bars: frozenset[str] = frozenset(MODEL_BARS)
+    """Bars a student's manifest may set for itself (its ``"decision"`` entry; ``training fit-bars``) where
+    ``decision`` leaves them at their defaults; those left out keep ``decision``'s value whatever it is
+    (``assistant run --accept 0.9998`` sets that bar for every student; sweeps leave out both)."""
 
 
 class Assistant:
@@ -101,15 +105,28 @@ class Assistant:
         if student.frontend.window_samples > MAX_WINDOW_S * SAMPLE_RATE:
             raise AssistantError(f"{student.dir}: a {student.frontend.window_seconds:g} s window is longer "
                                  f"than the {MAX_WINDOW_S:g} s a running loop supports")
+        self._bars(student)  # a broken manifest is refused now, not when the loop switches
         self._next = (student, intents)
+
+    def _bars(self, student: Student) -> DecisionConfig:
+        """The decision settings for ``student``: its own bars where its manifest has them and the loop's
+        are at their defaults (see ``LoopConfig.model_bars``), else the loop's."""
+        default = DecisionConfig()
+        keep = frozenset(k for k in MODEL_BARS if k not in self.cfg.model_bars
+                         or getattr(self.cfg.decision, k) != getattr(default, k))
+        try:
+            return with_model_bars(self.cfg.decision, student.manifest.extra.get("decision"), keep)
+        except ValueError as e:
+            raise ModelError(f"{student.dir}: manifest.json: {e}; run `training fit-bars` on it or re-export it") from None
 
     def _use(self, student: Student, intents: IntentSet) -> None:
         """Set the student, its intents, and what depends on its labels and window."""
         self.student, self.intents = student, intents
         labels = student.labels
+        self.decision = self._bars(student)
         added = student.manifest.extra.get("intents") or {}  # words added by add-intent may carry their own bar
         accept = {l: float(e["accept"]) for l, e in added.items() if isinstance(e, dict) and e.get("accept")}
-        self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.cfg.decision,
+        self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.decision,
                                accept_by_label=accept)
         self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
         self.window = student.frontend.window_samples
@@ -229,9 +246,9 @@ class Assistant:
         match = self.intents.from_text(text)
         decision = event.decision
         if match is not None and not student_agrees(self.intents.command_word(text), decision,
-                                                    self.cfg.decision.agree):
+                                                    self.decision.agree):
             match, decision = None, replace(decision, reason=DISAGREE)
-        elif match is None and (label := posterior_command(posterior, decision, self.cfg.decision)) is not None:
+        elif match is None and (label := posterior_command(posterior, decision, self.decision)) is not None:
             match, decision = self.intents.from_label(label), replace(decision, label=label, reason=BOTH_SURE)
         with self.lock:
             reply = answer(match, self.home)

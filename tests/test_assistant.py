@@ -384,6 +384,73 @@ def test_loop_settings_from_the_command_line(tmp_path: Path) -> None:
         assert bad.returncode == 2 and bad.stderr.strip().count("\n") == 0 and flag in bad.stderr
 
 
+def test_a_student_can_carry_its_own_bars() -> None:
+    from assistant.decision import with_model_bars
+
+    cfg = DecisionConfig()
+    assert with_model_bars(cfg, None) == cfg
+    own = with_model_bars(cfg, {"accept": 0.999, "instant": 0.9999, "chosen_on": {"date": "today"}})
+    assert (own.accept, own.instant, own.smooth, own.agree) == (0.999, 0.9999, cfg.smooth, cfg.agree)
+    kept = with_model_bars(cfg, {"accept": 0.999, "instant": 0.9999}, frozenset({"accept"}))  # set by the user
+    assert (kept.accept, kept.instant) == (cfg.accept, 0.9999)
+    for bad in ({"accept": 1.5}, {"instant": "high"}, {"accept": True}, [0.9]):
+        with pytest.raises(ValueError):
+            with_model_bars(cfg, bad)
+
+
+def _with_bars(folder: Path, bars: object) -> Path:
+    """A copy of the shipped student whose manifest carries ``bars``."""
+    import json
+    import shutil
+
+    from assistant.registry import Registry
+
+    shutil.copytree(Registry().path(), folder)
+    m = json.loads((folder / "manifest.json").read_text())
+    m["decision"] = bars
+    (folder / "manifest.json").write_text(json.dumps(m))
+    return folder
+
+
+def test_the_loop_takes_the_students_bars_unless_the_user_sets_them(tmp_path: Path) -> None:
+    import json
+
+    from assistant.errors import ModelError
+    from assistant.loop import Assistant, LoopConfig
+    from assistant.registry import Registry
+    from assistant.student import Student
+
+    audio = _session()
+
+    def accepts(student: Student, cfg: LoopConfig | None = None) -> list[str | None]:
+        events = Assistant(student, IntentSet.load(), None, cfg).feed_all(audio, 320)
+        return [e.decision.label for e in events if e.decision.action is Action.ACCEPT]
+
+    strict_dir = _with_bars(tmp_path / "strict", {"accept": 1.0, "instant": 1.0})
+    strict = Student(strict_dir)
+    shipped = accepts(Student(Registry().path()))
+    assert shipped and len(accepts(strict)) < len(shipped)  # its own bar of 1.0 leaves (nearly) all to the teacher
+    assert accepts(strict, LoopConfig(model_bars=frozenset())) == shipped  # the loop's bars: as the shipped one
+    assert Assistant(strict, IntentSet.load(), None).decision.accept == 1.0
+    broken = Student(_with_bars(tmp_path / "broken", {"accept": 7}))
+    with pytest.raises(ModelError, match="decision bar 'accept' is 7"):
+        Assistant(broken, IntentSet.load(), None)
+    with pytest.raises(ModelError, match="training fit-bars"):  # a running loop refuses it before switching
+        Assistant(strict, IntentSet.load(), None).swap(broken, IntentSet.load())
+    # the command line: --accept/--instant given override the student's own bars
+    base = [sys.executable, "-m", "assistant.cli", "run", str(SAMPLES / "session" / "session.flac"), "--no-teacher"]
+    counts = {}
+    for name, extra in (("shipped", []), ("own", ["--student", str(strict_dir)]),
+                        ("told", ["--student", str(strict_dir), "--accept", "0.9998", "--instant", "0.99997"])):
+        out = tmp_path / f"{name}.json"
+        p = subprocess.run(base + extra + ["--json", str(out)], capture_output=True, text=True, timeout=120)
+        assert p.returncode == 0, p.stderr
+        counts[name] = sum(r["decision"]["action"] == "ACCEPT" for r in json.loads(out.read_text()))
+    assert counts["own"] < counts["shipped"] == counts["told"]
+    p = subprocess.run(base + ["--student", str(tmp_path / "broken")], capture_output=True, text=True, timeout=120)
+    assert p.returncode != 0 and p.stderr.strip().count("\n") == 0 and "decision bar 'accept'" in p.stderr
+
+
 def test_a_bad_number_on_any_command_line_is_one_line_and_exit_2() -> None:
     for cmd in (["assistant", "record", "x", "--count", "0"], ["training", "pipeline", "--epochs", "ten"],
                 ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"],
