@@ -72,6 +72,7 @@ def test_add_intent_promotes_a_self_describing_version(added: dict) -> None:
     extra = s.manifest.extra
     assert extra["parent"] == SHIPPED and extra["intents"]["marvin"]["response"] == "Marvin here."
     assert extra["intents"]["marvin"]["accept"] == 0.9
+    assert extra.get("decision") == Student(Registry(PACKAGE_ROOT).path("speech_commands")).manifest.extra.get("decision")
     assert extra["labelset"]["labels"]["marvin"] == ["marvin"]
     assert extra["data"]["added"]["human_labels_used_for_training"] is False
     summary = added["summary"]

@@ -129,3 +129,68 @@ def test_bench_loop_bad_setting_is_one_line(tmp_path: Path) -> None:
     p = subprocess.run([sys.executable, "-m", "training.cli", "bench-loop", "--accept", "high", "--data", str(tmp_path)],
                        capture_output=True, text=True, timeout=60, cwd=ROOT)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "--accept takes comma-separated numbers" in p.stderr
+
+
+def test_recorded_decisions_replay_the_loop_for_any_bars() -> None:
+    """``training fit-bars`` records the loop's calls to its decision logic once and replays them per bar."""
+    from assistant.audio import load_audio
+    from assistant.decision import Action, DecisionConfig
+    from assistant.intents import IntentSet
+    from assistant.loop import Assistant, LoopConfig
+    from assistant.measure import CHUNK
+    from assistant.student import Student
+    from training.bars import accepts, record
+
+    student = Student(Registry().path())
+    audio = load_audio(ROOT / "audio_samples" / "session" / "session.flac", max_seconds=None).samples
+    calls = record(student, audio)
+    seen = 0
+    for cfg in (DecisionConfig(), DecisionConfig(accept=0.999, instant=0.9999), DecisionConfig(accept=0.99999, instant=1.0)):
+        live = Assistant(student, IntentSet.load(), None, LoopConfig(decision=cfg, model_bars=frozenset())).feed_all(audio, CHUNK)
+        want = [(e.decision.time_s, e.decision.label) for e in live if e.decision.action is Action.ACCEPT]
+        assert accepts(calls, student.labels, cfg) == want
+        seen += len(want)
+    assert seen > 0
+
+
+def test_the_bar_rule_answers_most_at_once_within_the_limits() -> None:
+    from training.bars import choose
+
+    def row(a: float, i: float, right: float, wrong: float, median: float, fa: int) -> dict:
+        return {"accept": a, "instant": i, "at_once_right": right, "at_once_wrong": wrong, "median_ms": median,
+                "per_hour_fit": float(fa), "false_accepts_fit": fa}
+
+    rows = [row(0.999, 0.9999, 0.60, 0.0, 20, 5),     # too many false accepts
+            row(0.9998, 0.99997, 0.50, 0.0, 50, 1),   # the choice
+            row(0.9998, 0.9999, 0.50, 0.0, 30, 1),    # as many answers, laxer instant bar: loses the tie
+            row(0.9998, 1.0, 0.52, 0.0, 120, 1),      # too slow
+            row(0.9995, 0.9999, 0.55, 0.01, 10, 0),   # too often wrong
+            row(0.9999, 0.99997, 0.45, 0.0, 30, 0)]
+    assert choose(rows, 0.005, 1.0, 60.0) == (rows[1], True)
+    assert choose(rows, 0.005, 0.5, 10.0) == (rows[5], False)  # none within: fewest false accepts, then wrong
+
+
+def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) -> None:
+    import shutil
+
+    from assistant.intents import IntentSet
+    from assistant.loop import Assistant
+    from assistant.student import Student
+
+    model = tmp_path / "student"
+    shutil.copytree(Registry().path(), model)
+    cmd = [sys.executable, "-m", "training.cli", "fit-bars", str(model), "--every", "25", "--data", str(shared_data),
+           "--write", "--json", str(tmp_path / "bars.json"), "--quiet"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
+    assert p.returncode == 0, p.stderr[-2000:]
+    out = json.loads((tmp_path / "bars.json").read_text())
+    assert len(out["rows"]) == 24 and all(r["commands"] > 0 and r["hours_fit"] > 0 and r["hours_held_out"] > 0
+                                          for r in out["rows"])
+    bars = json.loads((model / "manifest.json").read_text())["decision"]
+    assert bars == json.loads(json.dumps(out["chosen"]))
+    assert bars["chosen_on"]["every"] == 25 and "calib speakers" in bars["chosen_on"]["commands"]
+    assert Assistant(Student(model), IntentSet.load(), None).decision.accept == bars["accept"]
+    assert "chosen: accept" in p.stdout and "written to" in p.stdout
+    bad = subprocess.run(cmd[:4] + ["--accept", "2", "--data", str(shared_data)], capture_output=True, text=True,
+                         timeout=60, cwd=ROOT)
+    assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--accept" in bad.stderr

@@ -148,6 +148,7 @@ def test_pipeline_end_to_end_from_pypi_parts(tmp_path: Path) -> None:
     manifest = json.loads((Path(summary["model_dir"]) / "manifest.json").read_text())
     assert manifest["data"]["human_labels_used_for_training"] is False
     assert manifest["data"]["teacher"].startswith("whisper-tiny.en")
+    assert "decision" not in manifest  # no real audio to choose its bars on: the loop's own bars apply
     # 2 Piper/espeak-ng voices per command, 2 per other word, and one Kokoro blend per command
     assert manifest["data"]["kokoro_voices"] == {"per_command": 1, "per_other_word": 0}
     assert summary["sources"]["tts"] == 2 * 10 + 2 * len(UNKNOWN_WORDS) + 10

@@ -399,7 +399,8 @@ def add_intent(args: argparse.Namespace) -> int:
         "teacher": teacher.id, "human_labels_used_for_training": False}}
     manifest = {"labels": list(new.labels), "labelset": new.to_dict(), "frontend": net.fe.to_dict(),
                 "dims": model.dims.to_dict(), "parameters": count_parameters(model), "distill": asdict(cfg),
-                "data": provenance, "intents": intents, "parent": m.version, "added_intent": name, "metrics": {}}
+                "data": provenance, "intents": intents, "parent": m.version, "added_intent": name, "metrics": {},
+                **({"decision": m.extra["decision"]} if "decision" in m.extra else {})}  # the old words' bars
     rng = np.random.default_rng(0)
     calib_x = train_set.x[rng.permutation(len(train_set))[:200]]
     new_dir = register(model, registry, args.student, manifest, calib_x, calib_x, _targets(model, calib_x),

@@ -56,7 +56,7 @@ def bench_loop(args: argparse.Namespace) -> int:
                                  instant=instant)
         except ValueError as e:
             raise AssistantError(f"bad loop setting: {e}") from None
-        cfg = LoopConfig(decision=dec)
+        cfg = LoopConfig(decision=dec, model_bars=frozenset())  # each row's bars, not the student's own
         real = real_command_response(student, intents, clips, cfg)
         fa = false_accepts(student, intents, folders, cfg, every=args.every)
         rows.append({"accept": accept, "smooth": int(smooth), "ignore": args.ignore, "wait_for_pause_ms": pause_ms,

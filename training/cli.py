@@ -185,6 +185,12 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     return bench_loop(args)
 
 
+def cmd_fit_bars(args: argparse.Namespace) -> int:
+    from .bars import cmd_fit_bars
+
+    return cmd_fit_bars(args)
+
+
 def cmd_add_intent(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
@@ -377,6 +383,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="build a student end to end: TTS + real audio -> teacher -> distil -> export")
     p.add_argument("--data", default="../shared/data", help="real audio folder (used when present)")
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
+    p.add_argument("--no-fit-bars", action="store_true",
+                   help="with real audio: do not choose the new student's decision bars (training fit-bars, ~2 min)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--epochs", type=at_least(1), default=DistillConfig.epochs)
@@ -466,6 +474,32 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--report-dir", default="docs/assistant")
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench_loop)
+
+    from .bars import ACCEPT_GRID, INSTANT_GRID
+
+    p = sub.add_parser("fit-bars", help="choose a student's own decision bars on held-out speakers and audio "
+                                        "(--write: store them in its manifest, where the assistant reads them)")
+    p.add_argument("student", nargs="?", default="speech_commands",
+                   help="model directory or registry name (default: %(default)s, the version in force)")
+    p.add_argument("--registry", default=None, help="registry root (default: your models folder)")
+    p.add_argument("--data", default="../shared/data", help="gsc_v2_test_dev/ (calib speakers) and coffee_orders/, "
+                                                           "fsdd/, noise/ (their non-test parts)")
+    p.add_argument("--split", default="calib", choices=("calib", "train"), help="speakers whose command clips are used")
+    p.add_argument("--accept", default=",".join(f"{x:g}" for x in ACCEPT_GRID),
+                   help="instant-answer bars to try, comma-separated")
+    p.add_argument("--instant", default=",".join(f"{x:g}" for x in INSTANT_GRID),
+                   help="answer-without-waiting-for-a-pause bars to try, comma-separated (1: always wait)")
+    p.add_argument("--max-wrong", type=float, default=0.005,
+                   help="largest share of commands answered at once and wrong (default %(default)s)")
+    p.add_argument("--max-false-accepts", type=float, default=1.0,
+                   help="most false accepts per hour of no-command audio (default %(default)s)")
+    p.add_argument("--max-median-ms", type=float, default=60.0,
+                   help="latest median answer after the word's end (default %(default)s, issue 4's target)")
+    p.add_argument("--every", type=at_least(1), default=1, help="use one clip and file in this many (quick looks)")
+    p.add_argument("--write", action="store_true", help="store the chosen bars in the model's manifest")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=cmd_fit_bars)
 
     p = sub.add_parser("promote", help="make a registered version current (atomic)")
     p.add_argument("name")
