@@ -41,6 +41,11 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
 
 
 class OneLineParser(argparse.ArgumentParser):

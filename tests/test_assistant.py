@@ -451,6 +451,15 @@ def test_the_loop_takes_the_students_bars_unless_the_user_sets_them(tmp_path: Pa
     assert p.returncode != 0 and p.stderr.strip().count("\n") == 0 and "decision bar 'accept'" in p.stderr
 
 
+def test_a_reader_that_goes_away_is_not_a_traceback() -> None:
+    """``assistant run … | head -1``: the pipe closes before the answers are printed."""
+    p = subprocess.Popen([sys.executable, "-m", "assistant.cli", "run", str(SAMPLES / "session" / "session.flac"),
+                          "--no-teacher"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    p.stdout.close()  # type: ignore[union-attr]
+    err = p.stderr.read()  # type: ignore[union-attr]
+    assert p.wait(timeout=120) == 141 and "Traceback" not in err and err == "", err
+
+
 def test_a_bad_number_on_any_command_line_is_one_line_and_exit_2() -> None:
     for cmd in (["assistant", "record", "x", "--count", "0"], ["training", "pipeline", "--epochs", "ten"],
                 ["training", "pipeline", "--kokoro", "-1"], ["assistant", "bench", "--per-class", "0"],
