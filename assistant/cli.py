@@ -282,7 +282,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
                 with mic:
                     if not stats["opened"]:  # models loaded, microphone open
                         stats["opened"] = 1
-                        print(f"listening (student {student.manifest.name}/{student.manifest.version}); "
+                        print(f"listening (student {student.manifest.name}/{student.manifest.version}, answers "
+                              f"at once from {bot.decision.accept:g}, without a pause from {bot.decision.instant:g}); "
                               "Ctrl-C to stop", flush=True)
                     if lost_since is not None:
                         print("  microphone is back", flush=True)

@@ -298,6 +298,11 @@ def test_shipped_student_and_main_job(tmp_path: Path) -> None:
 
     student = Student(Registry().path())  # the shipped default loads and checks out
     assert student.labels[-2:] == ("_unknown_", "_silence_")
+    bars = student.manifest.extra["decision"]  # its own decision bars, and what they were chosen on
+    assert 0 < bars["accept"] <= bars["instant"] <= 1 and bars["chosen_on"]["within_limits"] is True
+    models = subprocess.run([sys.executable, "-m", "training.cli", "models", "--registry", str(Registry().root)],
+                            capture_output=True, text=True, timeout=60)
+    assert models.returncode == 0 and f"bars {bars['accept']} / {bars['instant']}" in models.stdout
     out = subprocess.run([sys.executable, "-m", "training.cli", "evaluate", "speech_commands", str(COMMANDS),
                           "--quiet", "--threads", "2", "--cache", str(tmp_path / "c.sqlite"),
                           "--report-dir", str(tmp_path), "--json", str(tmp_path / "r.json")],

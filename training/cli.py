@@ -268,8 +268,10 @@ def cmd_models(args: argparse.Namespace) -> int:
         for v in reg.versions(name):
             m = json.loads((reg.root / name / v / "manifest.json").read_text())
             acc = m.get("metrics", {}).get("test_accuracy")
+            bars = m.get("decision") if isinstance(m.get("decision"), dict) else {}
             print(f"{name}/{v}{' *' if v == cur else ''}  {m.get('default_file')}  "
-                  + (f"test accuracy {acc:.1%}" if acc is not None else ""))
+                  + (f"test accuracy {acc:.1%}  " if acc is not None else "")
+                  + (f"bars {bars.get('accept')} / {bars.get('instant')}" if bars else "the loop's default bars"))
     if not names:
         print(f"no models in {reg.root}")
     return 0
