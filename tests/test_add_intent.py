@@ -71,7 +71,7 @@ def test_add_intent_promotes_a_self_describing_version(added: dict) -> None:
     assert s.labels[-3:] == ("marvin", "_unknown_", "_silence_")
     extra = s.manifest.extra
     assert extra["parent"] == SHIPPED and extra["intents"]["marvin"]["response"] == "Marvin here."
-    assert extra["intents"]["marvin"]["accept"] == 0.9
+    assert extra["intents"]["marvin"]["accept"] is None  # no bar of its own: the student's, as for every word
     assert extra.get("decision") == Student(Registry(PACKAGE_ROOT).path("speech_commands")).manifest.extra.get("decision")
     assert extra["labelset"]["labels"]["marvin"] == ["marvin"]
     assert extra["data"]["added"]["human_labels_used_for_training"] is False
@@ -98,8 +98,8 @@ def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
     _swap_student(bot, new_dir, "home")
     bot.feed(np.zeros(1600, np.float32))  # the swap lands at the next hop outside speech
     assert "marvin" in bot.student.labels and bot.decider.labels == bot.student.labels
-    assert bot.decider.accept[bot.student.labels.index("marvin")] == 0.9  # its own bar, from the manifest
-    assert bot.decider.accept[bot.student.labels.index("yes")] == bot.cfg.decision.accept
+    assert bot.decider.accept[bot.student.labels.index("marvin")] == bot.decision.accept  # the student's bars
+    assert bot.decider.instant[bot.student.labels.index("marvin")] == bot.decision.instant  # pause wait too
     match = bot.intents.from_label("marvin")
     assert match is not None and match.intent == "Marvin" and match.response == "Marvin here."
     from assistant.handlers import Home, answer

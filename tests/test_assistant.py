@@ -109,7 +109,8 @@ def test_a_label_can_carry_its_own_accept_bar() -> None:
     waiting.start()
     assert waiting.window(0.1, _p(0.93, 0.0, 0.07, 0.0), 0.1, paused=False) is None  # "yes" waits for the pause
     waiting.start()
-    got = waiting.window(0.1, _p(0.0, 0.93, 0.07, 0.0), 0.1, paused=False)  # an added word does not wait
+    assert waiting.window(0.1, _p(0.0, 0.93, 0.07, 0.0), 0.1, paused=False) is None  # an added word waits too
+    got = waiting.pause(0.2, 0.15)
     assert got is not None and got.label == "no"
 
 
@@ -432,6 +433,13 @@ def test_the_loop_takes_the_students_bars_unless_the_user_sets_them(tmp_path: Pa
     assert shipped and len(accepts(strict)) < len(shipped)  # its own bar of 1.0 leaves (nearly) all to the teacher
     assert accepts(strict, LoopConfig(model_bars=frozenset())) == shipped  # the loop's bars: as the shipped one
     assert Assistant(strict, IntentSet.load(), None).decision.accept == 1.0
+    own = _with_bars(tmp_path / "own", None)  # a word's own bar (training add-intent --accept) beats the student's
+    m = json.loads((own / "manifest.json").read_text())
+    m["intents"] = {"yes": {"intent": "Confirm", "phrases": ["yes"], "accept": 0.5}}
+    (own / "manifest.json").write_text(json.dumps(m))
+    bot = Assistant(Student(own), IntentSet.load(), None)
+    assert (bot.decider.accept[0], bot.decider.instant[0]) == (0.5, bot.decision.instant)
+    assert bot.decider.accept[1] == bot.decision.accept
     broken = Student(_with_bars(tmp_path / "broken", {"accept": 7}))
     with pytest.raises(ModelError, match="decision bar 'accept' is 7"):
         Assistant(broken, IntentSet.load(), None)
