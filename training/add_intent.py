@@ -529,6 +529,8 @@ def list_intents(args: argparse.Namespace) -> int:
     for lab in m.labels:
         match = table.from_label(lab)
         what = "-" if match is None else f"{match.intent}{match.slots or ''}"
-        src = f"added: {', '.join(repr(p) for p in added[lab]['phrases'])}" if lab in added else "built-in"
+        bar = (added.get(lab) or {}).get("accept") if lab in added else None
+        src = (f"added: {', '.join(repr(p) for p in added[lab]['phrases'])}"
+               + (f" (its own bar: {bar:g})" if bar else "")) if lab in added else "built-in"
         print(f"  {lab:12s} {what:32s} {src}")
     return 0
