@@ -4,8 +4,8 @@ On a fresh machine it needs only PyPI packages: synthetic speech (Piper; espeak-
 Kokoro-82M style blends when there is no real audio), generated noise, and the bundled teacher. With
 ``../shared/data`` present it adds that real audio (teacher-labelled) from the ``train`` speakers,
 validates on ``calib`` speakers against the teacher, and reports on ``test`` speakers (human labels,
-evaluation only). The new version is promoted only if it is not worse than the one in force on the
-validation clips (:func:`should_promote`).
+evaluation only), and chooses the new student's own decision bars (:mod:`.bars`). The new version is
+promoted only if it is not worse than the one in force on the validation clips (:func:`should_promote`).
 """
 
 from __future__ import annotations
