@@ -69,9 +69,9 @@ class _Recorder:
         return self.inner.end(*a)
 
 
-def record(student: Student, audio: np.ndarray) -> list[tuple]:
+def record(student: Student, audio: np.ndarray, intents: IntentSet | None = None) -> list[tuple]:
     """The loop's calls to its decision logic for ``audio`` (student alone, fed in 20 ms chunks)."""
-    bot = Assistant(student, IntentSet.load(), None, LoopConfig())
+    bot = Assistant(student, intents or IntentSet.load(), None, LoopConfig())
     rec = _Recorder(bot.decider)
     bot.decider = rec  # type: ignore[assignment]
     bot.feed_all(audio, CHUNK)
@@ -103,33 +103,35 @@ class Recorded:
 
 
 def record_data(student: Student, data: Path, split: str, progress: bool = True, every: int = 1) -> list[Recorded]:
-    """Record the command clips of ``split`` and every no-command file (their split kept as ``part``);
+    """Record the command clips of ``split`` and every no-command file (``part``: its folder and split);
     ``every``: one clip and file in that many (quick looks, tests)."""
     from .corpus import find_clips, select
     from .samples import COMMANDS, speech_bounds
 
     rng = np.random.default_rng(0)
+    intents = IntentSet.load()  # the loop needs one; no answer is looked up
     cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS]
-    other = [c for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])]
+    other = [(n, c) for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])]
     out: list[Recorded] = []
-    todo = [(c, True) for c in cmd[::every]] + [(c, False) for c in other[::every]]
+    todo = [("gsc_v2_test_dev", c) for c in cmd[::every]] + other[::every]
     from tqdm import tqdm
 
-    for c, is_cmd in tqdm(todo, desc="recording the loop", unit="clip", disable=not progress):
+    for folder, c in tqdm(todo, desc="recording the loop", unit="clip", disable=not progress):
         try:
             a = load_audio(c.path, max_seconds=None).samples
         except AssistantError:
             continue
-        if is_cmd:
+        if folder == "gsc_v2_test_dev":
             _, end = speech_bounds(a, -25.0)
             if end >= a.size - SAMPLE_RATE // 100:  # word runs to the clip's end: its end is unknown
                 end = None
             before, after = ((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))
-            out.append(Recorded(record(student, np.concatenate([before, a, after])), c.folder_label,
+            out.append(Recorded(record(student, np.concatenate([before, a, after]), intents), c.folder_label,
                                 None if end is None else (8000 + end) / SAMPLE_RATE, part=c.split))
         else:
             a = np.concatenate([a, np.zeros(SAMPLE_RATE, np.float32)])
-            out.append(Recorded(record(student, a), None, seconds=a.size / SAMPLE_RATE, part=f"{c.path.parent.name}:{c.split}"))
+            out.append(Recorded(record(student, a, intents), None, seconds=a.size / SAMPLE_RATE,
+                                part=f"{folder}:{c.split}"))
     return out
 
 
