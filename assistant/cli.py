@@ -158,6 +158,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     transcribe = _transcriber(args)
     from pathlib import Path
 
+    d = Assistant(student, intents, None, _loop_config(args)).decision  # a bad bar stops here, once
+    print(f"student {student.manifest.name}/{student.manifest.version}: answers at once from {d.accept:g} "
+          f"(without waiting for a pause from {d.instant:g}); "
+          f"{'no teacher: deferrals stay unanswered' if transcribe is None else 'the teacher answers deferrals'}",
+          flush=True)
+
     from .audio import is_audio_file
 
     files: list[str] = []

@@ -454,6 +454,8 @@ def test_the_loop_takes_the_students_bars_unless_the_user_sets_them(tmp_path: Pa
         p = subprocess.run(base + extra + ["--json", str(out)], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         counts[name] = sum(r["decision"]["action"] == "ACCEPT" for r in json.loads(out.read_text()))
+        first = p.stdout.splitlines()[0]  # the bars in force come first
+        assert f"answers at once from {'1 ' if name == 'own' else '0.9998 '}" in first, first
     assert counts["own"] < counts["shipped"] == counts["told"]
     p = subprocess.run(base + ["--student", str(tmp_path / "broken")], capture_output=True, text=True, timeout=120)
     assert p.returncode != 0 and p.stderr.strip().count("\n") == 0 and "decision bar 'accept'" in p.stderr
