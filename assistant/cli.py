@@ -151,14 +151,14 @@ def cmd_run(args: argparse.Namespace) -> int:
     import numpy as np
 
     from .audio import SAMPLE_RATE, load_audio
-    from .loop import Assistant
+    from .loop import Assistant, student_decision
 
     student = _student(args.student)
     intents = _intents(args.intents, student.manifest)
     transcribe = _transcriber(args)
     from pathlib import Path
 
-    d = Assistant(student, intents, None, _loop_config(args)).decision  # a bad bar stops here, once
+    d = student_decision(student, _loop_config(args))  # a bad bar stops here, once
     print(f"student {student.manifest.name}/{student.manifest.version}: answers at once from {d.accept:g} "
           f"(without waiting for a pause from {d.instant:g}); "
           f"{'no teacher: deferrals stay unanswered' if transcribe is None else 'the teacher answers deferrals'}",

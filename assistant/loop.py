@@ -68,6 +68,24 @@ class LoopConfig:
     (``assistant run --accept 0.9998`` sets that bar for every student; sweeps leave out both)."""
 
 
+def student_decision(student: Student, cfg: LoopConfig) -> DecisionConfig:
+    """The decision settings for ``student``: its own bars where its manifest has them and ``cfg``'s are at
+    their defaults (see ``LoopConfig.model_bars``), else ``cfg``'s. A bad bar is a :class:`ModelError`."""
+    default = DecisionConfig()
+    keep = frozenset(k for k in MODEL_BARS if k not in cfg.model_bars
+                     or getattr(cfg.decision, k) != getattr(default, k))
+    try:
+        return with_model_bars(cfg.decision, student.manifest.extra.get("decision"), keep)
+    except ValueError as e:
+        raise ModelError(f"{student.dir}: manifest.json: {e}; run `training fit-bars` on it or re-export it") from None
+
+
+def word_bars(student: Student) -> dict[str, float]:
+    """Words with a bar of their own (``training add-intent --accept``), from the student's manifest."""
+    added = student.manifest.extra.get("intents") or {}
+    return {l: float(e["accept"]) for l, e in added.items() if isinstance(e, dict) and e.get("accept")}
+
+
 class Assistant:
     """Feed audio in any chunk size; get :class:`Event`s. ``transcribe`` answers deferrals (None: no teacher)."""
 
@@ -105,29 +123,16 @@ class Assistant:
         if student.frontend.window_samples > MAX_WINDOW_S * SAMPLE_RATE:
             raise AssistantError(f"{student.dir}: a {student.frontend.window_seconds:g} s window is longer "
                                  f"than the {MAX_WINDOW_S:g} s a running loop supports")
-        self._bars(student)  # a broken manifest is refused now, not when the loop switches
+        student_decision(student, self.cfg)  # a broken manifest is refused now, not when the loop switches
         self._next = (student, intents)
-
-    def _bars(self, student: Student) -> DecisionConfig:
-        """The decision settings for ``student``: its own bars where its manifest has them and the loop's
-        are at their defaults (see ``LoopConfig.model_bars``), else the loop's."""
-        default = DecisionConfig()
-        keep = frozenset(k for k in MODEL_BARS if k not in self.cfg.model_bars
-                         or getattr(self.cfg.decision, k) != getattr(default, k))
-        try:
-            return with_model_bars(self.cfg.decision, student.manifest.extra.get("decision"), keep)
-        except ValueError as e:
-            raise ModelError(f"{student.dir}: manifest.json: {e}; run `training fit-bars` on it or re-export it") from None
 
     def _use(self, student: Student, intents: IntentSet) -> None:
         """Set the student, its intents, and what depends on its labels and window."""
         self.student, self.intents = student, intents
         labels = student.labels
-        self.decision = self._bars(student)
-        added = student.manifest.extra.get("intents") or {}  # words added by add-intent may carry their own bar
-        accept = {l: float(e["accept"]) for l, e in added.items() if isinstance(e, dict) and e.get("accept")}
+        self.decision = student_decision(student, self.cfg)
         self.decider = Decider(labels, tuple(l for l in labels if not l.startswith("_")), self.decision,
-                               accept_by_label=accept)
+                               accept_by_label=word_bars(student))
         self.silence_idx = labels.index("_silence_") if "_silence_" in labels else None
         self.window = student.frontend.window_samples
 

@@ -35,9 +35,11 @@ from assistant.audio import SAMPLE_RATE, load_audio
 from assistant.decision import Action, Decider, DecisionConfig
 from assistant.errors import AssistantError
 from assistant.intents import IntentSet
-from assistant.loop import Assistant, LoopConfig
+from assistant.loop import Assistant, LoopConfig, word_bars
 from assistant.measure import CHUNK
 from assistant.student import MANIFEST, Student
+
+from .bench_assistant import fmt_ms, fmt_pct
 
 NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 
@@ -201,8 +203,7 @@ def fit_bars(model_dir: Path, data: Path, *, split: str = "calib", accept: list[
         if not (data / need).is_dir():
             raise AssistantError(f"{data} has no {need}/: fit-bars needs ../shared/data (give --data)")
     student = Student(model_dir, threads=1)
-    added = {l: float(e["accept"]) for l, e in (student.manifest.extra.get("intents") or {}).items()
-             if isinstance(e, dict) and e.get("accept")}
+    added = word_bars(student)
     started = time.perf_counter()
     recs = record_data(student, data, split, progress, every)
     base = DecisionConfig()
@@ -235,10 +236,6 @@ def _floats(text: str, flag: str) -> list[float]:
     return vals
 
 
-def _pct(x: float | None) -> str:
-    return "-" if x is None else f"{x:.1%}"
-
-
 def cmd_fit_bars(args: argparse.Namespace) -> int:
     """``training fit-bars [MODEL_DIR]``: print the grid and the choice; ``--write`` stores it in the manifest."""
     from assistant.registry import Registry
@@ -261,9 +258,8 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
     print("|---|---|---|---|---|")
     for r in rows:
         mark = " ←" if (r["accept"], r["instant"]) == (entry["accept"], entry["instant"]) else ""
-        med = "-" if r["median_ms"] is None else f"{r['median_ms']:.0f} ms"
-        print(f"| {r['accept']:g} | {r['instant']:g} | {_pct(r['at_once_right'])} / {_pct(r['at_once_wrong'])} | "
-              f"{med} | {r['per_hour_fit']:.1f} ({r['false_accepts_fit']}) "
+        print(f"| {r['accept']:g} | {r['instant']:g} | {fmt_pct(r['at_once_right'])} / {fmt_pct(r['at_once_wrong'])} | "
+              f"{fmt_ms(r['median_ms'])} | {r['per_hour_fit']:.1f} ({r['false_accepts_fit']}) "
               f"[{r['per_hour_held_out']:.1f} ({r['false_accepts_held_out']})] |{mark}")
     c = entry["chosen_on"]
     if not c["within_limits"]:

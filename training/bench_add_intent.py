@@ -157,9 +157,10 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                       f"{r['live']['instant_false_accepts']} other clips answered as the word")
     m = machine()
     used = add_intent_args(args, "word")  # the settings every run had
+    bar = "the student's" if used.accept is None else f"{used.accept:g}"
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
-             f"classes, {used.hard_epochs} hard-negative epochs, new word's accept bar {'the student' + chr(39) + 's' if used.accept is None else f'{used.accept:g}'}. Recall on the "
+             f"classes, {used.hard_epochs} hard-negative epochs, new word's accept bar {bar}. Recall on the "
              "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
              "gsc_v01_sample); false accepts = other words' clips from those speakers heard as the word; old "

@@ -335,9 +335,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--slot", action="append", default=[], help="slot value for the intent, e.g. name='kitchen lights'")
     p.add_argument("--response", default=None, help="what the assistant answers (intents without a built-in handler)")
     p.add_argument("--accept", type=float, default=ADDED_ACCEPT,
-                   help="the new word's own instant-answer bar, without the pause wait (default: the student's "
-                        "bars, as for its other words; a lower bar answers it at once more often and in chatter "
-                        "too: see README)")
+                   help="the new word's own instant-answer bar, still with the pause wait (default: the "
+                        "student's bars, as for its other words; a lower bar answers it at once more often, and "
+                        "for some words in chatter too: see README)")
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per phrase")
     p.add_argument("--epochs", type=at_least(1), default=12)
     p.add_argument("--lr", type=number_in(0, low_open=True), default=2e-3)

@@ -232,17 +232,18 @@ def run_pipeline(args: argparse.Namespace) -> int:
         (model_dir / MANIFEST).write_text(json.dumps(written, indent=2, default=float))  # not a hashed file
         summary["evaluation"] = result
         print_result(result)
-    if have_data and (data / "fsdd").is_dir() and not args.no_fit_bars:  # the new student's own decision bars, on held-out speakers and audio
+    if have_data and (data / "fsdd").is_dir() and not args.no_fit_bars:  # its own bars, on held-out data
         from .bars import fit_bars, write_bars
 
         bars, _ = fit_bars(model_dir, data, progress=progress)
         write_bars(model_dir, bars)
         summary["decision"] = bars
+        from .bench_assistant import fmt_ms
+
         c = bars["chosen_on"]
-        med = c["median_ms_from_word_end"]
         print(f"decision bars: accept {bars['accept']:g}, instant {bars['instant']:g} (calib speakers: "
               f"{c['at_once_right']:.1%} answered at once and right, {c['at_once_wrong']:.1%} wrong, median "
-              f"{'-' if med is None else f'{med:.0f} ms'}; {c['false_accepts_per_hour']:.1f} false accepts/h"
+              f"{fmt_ms(c['median_ms_from_word_end'])}; {c['false_accepts_per_hour']:.1f} false accepts/h"
               f"{'' if c['within_limits'] else '; no bars met the limits'})")
     summary["model_dir"] = str(model_dir)
     if not args.no_register:
