@@ -221,6 +221,34 @@ def test_bench_pools_every_words_clips_per_mode() -> None:
     assert rec["hits"] == 8 and rec["recall"] == 1.0
 
 
+def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> None:
+    """The report's lines for finished rows, with the new word's own bar or none (the student's), and the
+    rows an interrupted bench saved are taken back only when its settings are the same."""
+    import argparse
+    import json
+
+    from training.bench_add_intent import _done_rows, report
+
+    row = {"word": "bird", "mode": "text only", "seconds": 88.0, "kept": 23, "dropped": 1, "recall": 3 / 7,
+           "hits": 3, "new_clips": 7, "missed_as": {"_unknown_": 4}, "new_speakers": 7, "false_accepts": 9,
+           "other_clips": 1167, "false_accept_rate": 9 / 1167, "old_before": 0.874, "old_after": 0.877,
+           "old_change_pts": 0.3, "live": {"answered_at_once": 0.0, "instant_false_accepts": 0}}
+    m = {"cpu": "test cpu", "cores": 2}
+    for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
+        used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
+                                  lr=2e-3, mel_shift=0.0)
+        lines, out = report([row], used, m)
+        assert says in lines[0] and "test cpu, 2 cores" in lines[0]
+        assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
+        assert out["rows"] == [row] and out["pooled"][0]["recall"] == 3 / 7 and out["add_intent"]["accept"] == accept
+    saved = tmp_path / "rows.jsonl"
+    saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"
+                     + json.dumps({"settings": {"epochs": 8}, "row": {**row, "word": "other"}}) + "\n"
+                     + '{"settings": {"epo')  # cut by the interruption
+    assert _done_rows(saved, {"epochs": 12}) == [row]
+    assert _done_rows(tmp_path / "absent.jsonl", {"epochs": 12}) == []
+
+
 def test_evaluate_intent_counts_hits_misses_and_false_accepts(monkeypatch) -> None:
     """Pure bookkeeping (the student's argmax is given): recall from hits, what the misses were heard as,
     false accepts, and old-class accuracy with the new word's own clips left out of the old classes."""

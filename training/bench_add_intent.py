@@ -117,46 +117,8 @@ def pool(rows: list[dict]) -> list[dict]:
     return out
 
 
-def bench_add_intent(args: argparse.Namespace) -> int:
-    """Run the benchmark; prints a table, writes JSON + Markdown under ``--report-dir``."""
-    data = Path(args.data)
-    if not (data / "gsc_v2_test_dev").is_dir():
-        raise AssistantError(f"{data}: needs gsc_v2_test_dev/ (the shared real-audio folder)")
-    rows = []
-    for word in [w.strip() for w in args.words.split(",") if w.strip()]:
-        enrol, new_clips, other_clips = word_clips(data, word)
-        if len(enrol) < 5 or not new_clips:
-            raise AssistantError(f"'{word}': needs 5 train-speaker clips and some held-out ones "
-                                 f"(found {len(enrol)} and {len(new_clips)})")
-        rng = np.random.default_rng(0)
-        by_speaker: dict[str, Clip] = {}
-        for i in rng.permutation(len(enrol)):
-            by_speaker.setdefault(enrol[i].speaker, enrol[i])
-        five = list(by_speaker.values())[:5]
-        with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:
-            tmp = Path(t)
-            new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")
-            rec = _link(five, tmp / "enrol")
-            for label, recordings in (("text only", None), ("text + 5 recordings", rec)):
-                s = one_run(args, word, tmp, recordings, new, other)
-                e = s["evaluation"]
-                rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
-                             "dropped": s["dropped"], "recall": e["new_recall"], "hits": e["new_hits"],
-                             "new_clips": e["new_clips"], "missed_as": e["new_missed_as"],
-                             "new_speakers": len({c.speaker for c in new_clips}),
-                             "false_accepts": e["false_accepts"], "other_clips": e["other_clips"],
-                             "false_accept_rate": e["false_accept_rate"], "old_before": e["old_accuracy_before"],
-                             "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
-                             "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
-                             if recordings else [], "summary": s,
-                             "live": live_answers(Path(s["model_dir"]), word, new_clips, other_clips)})
-                r = rows[-1]
-                print(f"{word} / {label}: recall {r['recall']:.1%} ({r['new_clips']} clips), false accepts "
-                      f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
-                      f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
-                      f"{r['live']['instant_false_accepts']} other clips answered as the word")
-    m = machine()
-    used = add_intent_args(args, "word")  # the settings every run had
+def report(rows: list[dict], used: argparse.Namespace, m: dict) -> tuple[list[str], dict]:
+    """The Markdown lines and the JSON object for finished ``rows`` run with add-intent settings ``used``."""
     bar = "the student's" if used.accept is None else f"{used.accept:g}"
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
@@ -185,13 +147,82 @@ def bench_add_intent(args: argparse.Namespace) -> int:
         lines += [f"| {q['mode']} | {q['words']} | {q['recall']:.1%} ({q['hits']}/{q['new_clips']}) | "
                   f"{q['false_accept_rate']:.1%} | {q['worst_old_change_pts']:+.1f} | {q['slowest_s']:.0f} s |"
                   for q in pooled]
-    out = {"rows": rows, "pooled": pooled, "machine": m, "add_intent": passed_settings(used)}
-    report = Path(args.report_dir)
-    report.mkdir(parents=True, exist_ok=True)
-    (report / "add-intent-bench.md").write_text("\n".join(lines) + "\n")
-    (report / "add-intent-bench.json").write_text(json.dumps(out, indent=2, default=float))
+    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": passed_settings(used)}
+
+
+def _done_rows(path: Path, settings: dict) -> list[dict]:
+    """Rows an interrupted bench with the same settings finished (``rows.jsonl`` in the report folder)."""
+    if not path.is_file():
+        return []
+    rows = []
+    for line in path.read_text().splitlines():
+        try:
+            saved = json.loads(line)
+        except json.JSONDecodeError:
+            continue  # a line cut by the interruption
+        if saved.get("settings") == settings:
+            rows.append(saved["row"])
+    return rows
+
+
+def bench_add_intent(args: argparse.Namespace) -> int:
+    """Run the benchmark; prints a table, writes JSON + Markdown under ``--report-dir``. Each finished run
+    is kept in ``add-intent-bench.rows.jsonl`` there, so a rerun with the same settings resumes."""
+    data = Path(args.data)
+    if not (data / "gsc_v2_test_dev").is_dir():
+        raise AssistantError(f"{data}: needs gsc_v2_test_dev/ (the shared real-audio folder)")
+    report_dir = Path(args.report_dir)
+    report_dir.mkdir(parents=True, exist_ok=True)
+    used = add_intent_args(args, "word")  # the settings every run has
+    settings = {**passed_settings(used), "data": str(data.resolve())}
+    saved = report_dir / "add-intent-bench.rows.jsonl"
+    done = {(r["word"], r["mode"]): r for r in _done_rows(saved, settings)}
+    if done:
+        print(f"resuming: {len(done)} run(s) already done with these settings ({saved})")
+    rows = []
+    for word in [w.strip() for w in args.words.split(",") if w.strip()]:
+        enrol, new_clips, other_clips = word_clips(data, word)
+        if len(enrol) < 5 or not new_clips:
+            raise AssistantError(f"'{word}': needs 5 train-speaker clips and some held-out ones "
+                                 f"(found {len(enrol)} and {len(new_clips)})")
+        rng = np.random.default_rng(0)
+        by_speaker: dict[str, Clip] = {}
+        for i in rng.permutation(len(enrol)):
+            by_speaker.setdefault(enrol[i].speaker, enrol[i])
+        five = list(by_speaker.values())[:5]
+        with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:
+            tmp = Path(t)
+            new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")
+            rec = _link(five, tmp / "enrol")
+            for label, recordings in (("text only", None), ("text + 5 recordings", rec)):
+                if (word, label) in done:
+                    rows.append(done[(word, label)])
+                    continue
+                s = one_run(args, word, tmp, recordings, new, other)
+                e = s["evaluation"]
+                rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
+                             "dropped": s["dropped"], "recall": e["new_recall"], "hits": e["new_hits"],
+                             "new_clips": e["new_clips"], "missed_as": e["new_missed_as"],
+                             "new_speakers": len({c.speaker for c in new_clips}),
+                             "false_accepts": e["false_accepts"], "other_clips": e["other_clips"],
+                             "false_accept_rate": e["false_accept_rate"], "old_before": e["old_accuracy_before"],
+                             "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
+                             "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
+                             if recordings else [], "summary": s,
+                             "live": live_answers(Path(s["model_dir"]), word, new_clips, other_clips)})
+                r = rows[-1]
+                with saved.open("a") as f:
+                    f.write(json.dumps({"settings": settings, "row": r}, default=float) + "\n")
+                print(f"{word} / {label}: recall {r['recall']:.1%} ({r['new_clips']} clips), false accepts "
+                      f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
+                      f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
+                      f"{r['live']['instant_false_accepts']} other clips answered as the word")
+    lines, out = report(rows, used, machine())
+    (report_dir / "add-intent-bench.md").write_text("\n".join(lines) + "\n")
+    (report_dir / "add-intent-bench.json").write_text(json.dumps(out, indent=2, default=float))
+    saved.unlink(missing_ok=True)  # the full report holds every row now
     print("\n".join(lines[1:]))
-    print(f"report: {report / 'add-intent-bench.md'}")
+    print(f"report: {report_dir / 'add-intent-bench.md'}")
     if args.json:
         Path(args.json).write_text(json.dumps(out, indent=2, default=float))
     return 0
