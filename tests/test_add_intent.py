@@ -232,14 +232,16 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     row = {"word": "bird", "mode": "text only", "seconds": 88.0, "kept": 23, "dropped": 1, "recall": 3 / 7,
            "hits": 3, "new_clips": 7, "missed_as": {"_unknown_": 4}, "new_speakers": 7, "false_accepts": 9,
            "other_clips": 1167, "false_accept_rate": 9 / 1167, "old_before": 0.874, "old_after": 0.877,
-           "old_change_pts": 0.3, "live": {"answered_at_once": 0.0, "instant_false_accepts": 0}}
+           "old_change_pts": 0.3, "live": {"answered_at_once": 0.0, "instant_false_accepts": 0},
+           "running_speech": {"hours": 1.45, "new_word": 2, "old_words": 4}}
     m = {"cpu": "test cpu", "cores": 2}
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
                                   lr=2e-3, mel_shift=0.0)
-        lines, out = report([row], used, m)
-        assert says in lines[0] and "test cpu, 2 cores" in lines[0]
+        lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
+        assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
         assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
+        assert lines[-1].endswith("| 0.0% | 0/1167 | 2 / 4 |")
         assert out["rows"] == [row] and out["pooled"][0]["recall"] == 3 / 7 and out["add_intent"]["accept"] == accept
     saved = tmp_path / "rows.jsonl"
     saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"

@@ -104,37 +104,51 @@ class Recorded:
     part: str = ""
 
 
+def record_no_command(student: Student, data: Path, progress: bool = True, every: int = 1,
+                      intents: IntentSet | None = None) -> list[Recorded]:
+    """Record every no-command file under ``data`` (``part``: its folder and split), each with 1 s of
+    silence after it; ``every``: one file in that many."""
+    from tqdm import tqdm
+
+    from .corpus import find_clips
+
+    intents = intents or IntentSet.load()
+    todo = [(n, c) for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])][::every]
+    out: list[Recorded] = []
+    for folder, c in tqdm(todo, desc="recording the loop (no-command audio)", unit="file", disable=not progress):
+        try:
+            a = load_audio(c.path, max_seconds=None).samples
+        except AssistantError:
+            continue
+        a = np.concatenate([a, np.zeros(SAMPLE_RATE, np.float32)])
+        out.append(Recorded(record(student, a, intents), None, seconds=a.size / SAMPLE_RATE, part=f"{folder}:{c.split}"))
+    return out
+
+
 def record_data(student: Student, data: Path, split: str, progress: bool = True, every: int = 1) -> list[Recorded]:
-    """Record the command clips of ``split`` and every no-command file (``part``: its folder and split);
+    """Record the command clips of ``split`` (each alone in a stream) and every no-command file;
     ``every``: one clip and file in that many (quick looks, tests)."""
+    from tqdm import tqdm
+
     from .corpus import find_clips, select
     from .samples import COMMANDS, speech_bounds
 
     rng = np.random.default_rng(0)
     intents = IntentSet.load()  # the loop needs one; no answer is looked up
     cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS]
-    other = [(n, c) for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])]
     out: list[Recorded] = []
-    todo = [("gsc_v2_test_dev", c) for c in cmd[::every]] + other[::every]
-    from tqdm import tqdm
-
-    for folder, c in tqdm(todo, desc="recording the loop", unit="clip", disable=not progress):
+    for c in tqdm(cmd[::every], desc="recording the loop (commands)", unit="clip", disable=not progress):
         try:
             a = load_audio(c.path, max_seconds=None).samples
         except AssistantError:
             continue
-        if folder == "gsc_v2_test_dev":
-            _, end = speech_bounds(a, -25.0)
-            if end >= a.size - SAMPLE_RATE // 100:  # word runs to the clip's end: its end is unknown
-                end = None
-            before, after = ((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))
-            out.append(Recorded(record(student, np.concatenate([before, a, after]), intents), c.folder_label,
-                                None if end is None else (8000 + end) / SAMPLE_RATE, part=c.split))
-        else:
-            a = np.concatenate([a, np.zeros(SAMPLE_RATE, np.float32)])
-            out.append(Recorded(record(student, a, intents), None, seconds=a.size / SAMPLE_RATE,
-                                part=f"{folder}:{c.split}"))
-    return out
+        _, end = speech_bounds(a, -25.0)
+        if end >= a.size - SAMPLE_RATE // 100:  # word runs to the clip's end: its end is unknown
+            end = None
+        before, after = ((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))
+        out.append(Recorded(record(student, np.concatenate([before, a, after]), intents), c.folder_label,
+                            None if end is None else (8000 + end) / SAMPLE_RATE, part=c.split))
+    return out + record_no_command(student, data, progress, every, intents)
 
 
 def score(recs: list[Recorded], labels: tuple[str, ...], cfg: DecisionConfig, added: dict[str, float]) -> dict:

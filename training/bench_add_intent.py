@@ -71,6 +71,25 @@ def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips:
             "instant_false_accept_rate": float(np.mean([n == name for n in neg])) if neg else None}
 
 
+def running_speech(model_dir: Path, data: Path, name: str | None) -> dict:
+    """The student in the loop (its own decision settings) on every no-command file of ``data`` (coffee
+    orders, FSDD digits, noise: running speech that holds no command): answers at once, per label;
+    ``new_word``: those of ``name``, ``old_words``: the rest."""
+    from collections import Counter
+
+    from assistant.loop import LoopConfig, student_decision, word_bars
+    from assistant.student import Student
+
+    from .bars import accepts, record_no_command
+
+    student = Student(model_dir, threads=1)
+    cfg, added = student_decision(student, LoopConfig()), word_bars(student)
+    recs = record_no_command(student, data, progress=False)
+    heard = Counter(label for r in recs for _, label in accepts(r.calls, student.labels, cfg, added))
+    return {"hours": sum(r.seconds for r in recs) / 3600, "new_word": heard.get(name, 0) if name else 0,
+            "old_words": sum(v for k, v in heard.items() if k != name), "by_label": dict(heard)}
+
+
 def passed_settings(args: argparse.Namespace) -> dict:
     """The add-intent settings (``cli.PASSED_TO_ADD_INTENT``) in ``args``, by attribute name."""
     from .cli import PASSED_TO_ADD_INTENT
@@ -117,8 +136,9 @@ def pool(rows: list[dict]) -> list[dict]:
     return out
 
 
-def report(rows: list[dict], used: argparse.Namespace, m: dict) -> tuple[list[str], dict]:
-    """The Markdown lines and the JSON object for finished ``rows`` run with add-intent settings ``used``."""
+def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) -> tuple[list[str], dict]:
+    """The Markdown lines and the JSON object for finished ``rows`` run with add-intent settings ``used``;
+    ``parent``: the shipped student's :func:`running_speech`."""
     bar = "the student's" if used.accept is None else f"{used.accept:g}"
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
@@ -129,17 +149,21 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict) -> tuple[list[st
              "classes = gsc_v2_test_dev `test` speakers (clips of the word excluded). Live loop: the same clips, "
              "each alone in a stream through the assistant's loop with its shipped decision settings: the word "
              "answered at once by the student / other words answered at once as the word (the rest would go "
-             "to the teacher).\n",
+             "to the teacher). Running speech: every no-command file (coffee orders, FSDD digits, noise; "
+             f"{parent['hours']:.2f} h) through the loop: answers at once as the new word / as old words (the "
+             f"shipped student: {parent['old_words']}).\n",
              "| word | mode | time | teacher kept/dropped | recall | missed clips heard as | false accepts "
-             "| old classes before → after | live: answered at once | live: others answered as it |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "| old classes before → after | live: answered at once | live: others answered as it "
+             "| running speech: the word / old words |",
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']} | "
                      f"{r['recall']:.1%} ({r['hits']}/{r['new_clips']} clips, {r['new_speakers']} speakers) | "
                      f"{', '.join(f'{k} {v}' for k, v in r['missed_as'].items()) or '–'} | "
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
-                     f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} |")
+                     f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} | "
+                     f"{r['running_speech']['new_word']} / {r['running_speech']['old_words']} |")
     pooled = pool(rows)
     if len({r["word"] for r in rows}) > 1:
         lines += ["", "All words pooled (each clip counts once):", "",
@@ -147,7 +171,8 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict) -> tuple[list[st
         lines += [f"| {q['mode']} | {q['words']} | {q['recall']:.1%} ({q['hits']}/{q['new_clips']}) | "
                   f"{q['false_accept_rate']:.1%} | {q['worst_old_change_pts']:+.1f} | {q['slowest_s']:.0f} s |"
                   for q in pooled]
-    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": passed_settings(used)}
+    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": passed_settings(used),
+                   "parent_running_speech": parent}
 
 
 def _done_rows(path: Path, settings: dict) -> list[dict]:
@@ -177,6 +202,11 @@ def bench_add_intent(args: argparse.Namespace) -> int:
     settings = {**passed_settings(used), "data": str(data.resolve())}
     saved = report_dir / "add-intent-bench.rows.jsonl"
     done = {(r["word"], r["mode"]): r for r in _done_rows(saved, settings)}
+    from assistant.registry import PACKAGE_ROOT, Registry
+
+    parent = running_speech(Registry(PACKAGE_ROOT).path(), data, None)
+    print(f"the shipped student in running speech: {parent['old_words']} answers at once in {parent['hours']:.2f} h "
+          f"of no-command audio {parent['by_label']}")
     if done:
         print(f"resuming: {len(done)} run(s) already done with these settings ({saved})")
     rows = []
@@ -209,15 +239,17 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                              "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
                              "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
                              if recordings else [], "summary": s,
-                             "live": live_answers(Path(s["model_dir"]), word, new_clips, other_clips)})
+                             "live": live_answers(Path(s["model_dir"]), word, new_clips, other_clips),
+                             "running_speech": running_speech(Path(s["model_dir"]), data, word)})
                 r = rows[-1]
                 with saved.open("a") as f:
                     f.write(json.dumps({"settings": settings, "row": r}, default=float) + "\n")
                 print(f"{word} / {label}: recall {r['recall']:.1%} ({r['new_clips']} clips), false accepts "
                       f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
                       f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
-                      f"{r['live']['instant_false_accepts']} other clips answered as the word")
-    lines, out = report(rows, used, machine())
+                      f"{r['live']['instant_false_accepts']} other clips answered as the word; running speech: "
+                      f"{r['running_speech']['new_word']} times the word, {r['running_speech']['old_words']} old words")
+    lines, out = report(rows, used, machine(), parent)
     (report_dir / "add-intent-bench.md").write_text("\n".join(lines) + "\n")
     (report_dir / "add-intent-bench.json").write_text(json.dumps(out, indent=2, default=float))
     saved.unlink(missing_ok=True)  # the full report holds every row now
