@@ -304,7 +304,7 @@ def add_intent(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
     from .distill import DistillConfig, train
-    from .export import register
+    from .export import register, update_manifest
     from .label import label_clips
     from .model import count_parameters, load_dir
 
@@ -419,9 +419,8 @@ def add_intent(args: argparse.Namespace) -> int:
         summary["evaluation"] = evaluate_intent(
             student, old_student, old, name, phrases, _eval_clips(args.eval_old),
             [c for d in args.eval_new for c in find_clips([d])], [c for d in args.eval_other for c in find_clips([d])])
-    written = json.loads((new_dir / "manifest.json").read_text())
-    written["metrics"] = {k: summary[k] for k in ("heldout_voices",) + (("evaluation",) if "evaluation" in summary else ())}
-    (new_dir / "manifest.json").write_text(json.dumps(written, indent=2, default=float))
+    metrics = {k: summary[k] for k in ("heldout_voices",) + (("evaluation",) if "evaluation" in summary else ())}
+    update_manifest(new_dir, lambda m: m.update(metrics=metrics))
     registry.promote(args.student, new_dir.name)
     summary["seconds"] = time.perf_counter() - started
     from assistant.measure import machine

@@ -192,13 +192,10 @@ def choose(rows: list[dict], max_wrong: float, max_fa: float, max_median_ms: flo
 
 
 def write_bars(model_dir: Path, bars: dict) -> None:
-    """Store ``bars`` as the manifest's ``"decision"`` entry (written beside it, then renamed: atomic)."""
-    path = model_dir / MANIFEST
-    d = json.loads(path.read_text())
-    d["decision"] = bars
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(d, indent=2, default=float))
-    os.replace(tmp, path)
+    """Store ``bars`` as the manifest's ``"decision"`` entry (atomic: :func:`~training.export.update_manifest`)."""
+    from .export import update_manifest
+
+    update_manifest(model_dir, lambda m: m.update(decision=bars))
 
 
 ACCEPT_GRID = (0.999, 0.9995, 0.9998, 0.9999, 0.99995)

@@ -12,7 +12,6 @@ Same options and JSON as :mod:`assistant.bench_worker`.
 from __future__ import annotations
 
 import argparse
-import json
 import shutil
 import sys
 import tempfile
@@ -67,7 +66,7 @@ def int8(args: argparse.Namespace) -> dict:
     """The ORT int8 student (quantised here when the directory has none), through the runtime's own loader."""
     from assistant.bench_worker import student
 
-    from .export import quantize_int8
+    from .export import quantize_int8, update_manifest
 
     model_dir = Path(args.model)
     if (model_dir / "model.int8.onnx").is_file():
@@ -80,9 +79,7 @@ def int8(args: argparse.Namespace) -> dict:
         window = Manifest.read(work).frontend.window_samples
         calib = calibration_windows(Path(args.calib), window)
         quantize_int8(work / "model.onnx", work / "model.int8.onnx", calib)
-        m = json.loads((work / MANIFEST).read_text())
-        m["files"]["model.int8.onnx"] = file_sha256(work / "model.int8.onnx")
-        (work / MANIFEST).write_text(json.dumps(m, indent=2))
+        update_manifest(work, lambda m: m["files"].update({"model.int8.onnx": file_sha256(work / "model.int8.onnx")}))
         res = student(argparse.Namespace(**{**vars(args), "model": str(work), "file": "model.int8.onnx"}))
     return {**res, "quantised_here": True, "calibration": f"{args.calib} ({len(calib)} windows)"}
 

@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import tempfile
 import time
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -22,6 +24,19 @@ from assistant.registry import Registry
 from assistant.student import FORMAT, MANIFEST, Student, file_sha256
 
 log = logging.getLogger(__name__)
+
+
+def update_manifest(model_dir: Path, change: Callable[[dict], None]) -> dict:
+    """Apply ``change`` to the manifest of ``model_dir`` in place (written beside it, then renamed: a crash
+    leaves the old or the new manifest, never half of one). Only unhashed entries may change (metrics,
+    bars, file hashes it sets itself). Returns the new manifest."""
+    path = model_dir / MANIFEST
+    m = json.loads(path.read_text())
+    change(m)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(m, indent=2, default=float))
+    os.replace(tmp, path)
+    return m
 
 
 def fold_batchnorm(model):

@@ -11,7 +11,6 @@ promoted only if it is not worse than the one in force on the validation clips (
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import time
 from dataclasses import asdict
@@ -209,9 +208,9 @@ def run_pipeline(args: argparse.Namespace) -> int:
                 "parameters": count_parameters(model), "distill": asdict(cfg), "augment": asdict(aug),
                 "data": provenance,
                 "metrics": {"val_agreement": max(h["val_agreement"] for h in history) if history else None}}
-    from assistant.student import MANIFEST, Student
+    from assistant.student import Student
 
-    from .export import build_model_dir, register
+    from .export import build_model_dir, register, update_manifest
 
     summary: dict = {"run_dir": str(run_dir), "train_examples": len(train_set), "sources": train_set.counts()}
     val_targets = val_set.soft.argmax(1)  # int8 is judged against the teacher, never human labels
@@ -224,12 +223,10 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if test:
         test_labels = label_clips(test, teacher, label_set, cache, progress=progress).labels
         result = evaluate(Student(model_dir), test, label_set, test_labels, Path(args.report_dir), "pipeline-test")
-        written = json.loads((model_dir / MANIFEST).read_text())
-        written["metrics"].update({"test_accuracy": result["student"]["accuracy"]["overall"],
-                                   "teacher_test_accuracy": result["teacher"]["accuracy"]["overall"],
-                                   "test_data": f"{data / 'gsc_v2_test_dev'} test speakers ({result['speakers']}), "
-                                                f"{result['clips']} clips"})
-        (model_dir / MANIFEST).write_text(json.dumps(written, indent=2, default=float))  # not a hashed file
+        update_manifest(model_dir, lambda m: m["metrics"].update({
+            "test_accuracy": result["student"]["accuracy"]["overall"],
+            "teacher_test_accuracy": result["teacher"]["accuracy"]["overall"],
+            "test_data": f"{data / 'gsc_v2_test_dev'} test speakers ({result['speakers']}), {result['clips']} clips"}))
         summary["evaluation"] = result
         print_result(result)
     if have_data and (data / "fsdd").is_dir() and not args.no_fit_bars:  # its own bars, on held-out data
