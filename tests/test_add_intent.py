@@ -290,3 +290,24 @@ def test_evaluate_intent_counts_hits_misses_and_false_accepts(monkeypatch) -> No
     assert out["old_clips"] == 2  # the "bird" clip under _unknown_ is the new word now, not an old-class clip
     assert out["old_accuracy_before"] == 1.0 and out["old_accuracy_after"] == 0.5
     assert out["old_clips_heard_as_new"] == 1
+
+
+def test_chatter_is_cut_every_quarter_second_and_leaves_out_the_new_phrase(tmp_path) -> None:
+    """Chatter sentences that hold a new phrase (as whole words) are left out; a clip is cut into windows
+    every 0.25 s, the last one ending at the clip's end, and a short clip is padded to one window."""
+    import soundfile as sf
+
+    from training.chatter import SENTENCES, chatter_windows, sentences_without
+
+    kept = sentences_without(["the cat", "Coffee"])
+    assert "did you remember to feed the cat this morning" not in kept and "we ran out of coffee filters" not in kept
+    assert len(kept) == len(SENTENCES) - 3 and sentences_without(["ca"]) == list(SENTENCES)
+    a = np.arange(25600, dtype=np.float32) / 25600  # 1.6 s
+    sf.write(tmp_path / "long.wav", a, 16000, subtype="FLOAT")
+    sf.write(tmp_path / "short.wav", a[:8000], 16000, subtype="FLOAT")
+    w = chatter_windows([tmp_path / "long.wav", tmp_path / "short.wav"], 16000)
+    assert w.shape == (5, 16000)
+    np.testing.assert_allclose(w[1], a[4000:20000], atol=1e-6)
+    np.testing.assert_allclose(w[3], a[9600:], atol=1e-6)  # the last cut ends at the clip's end
+    np.testing.assert_allclose(w[4, :8000], a[:8000], atol=1e-6)
+    assert not w[4, 8000:].any()

@@ -168,6 +168,25 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
     return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info
 
 
+def chatter(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, n_sentences: int,
+            tts_dir: Path, window: int, progress: bool) -> DistillSet:
+    """Running speech (:mod:`training.chatter`): ``n_sentences`` sentences without the new phrases, each
+    read by two of the rehearsal's voices, cut every 0.25 s, labelled with the old student's outputs."""
+    from tqdm import tqdm
+
+    from .chatter import chatter_windows, sentences_without
+
+    pool = voices(n_piper=4, n_espeak=4, seed=0)
+    said = sentences_without(phrases)[:n_sentences]
+    todo = [(s, pool[(2 * i + k) % len(pool)]) for i, s in enumerate(said) for k in (0, 1)]
+    paths = [synthesize_cached(s, v, tts_dir)
+             for s, v in tqdm(todo, desc="chatter", unit="clip", disable=not progress, dynamic_ncols=True)]
+    x = chatter_windows(paths, window)
+    p = old_student.probs(np.stack([centre_on_energy(w, old_student.frontend.window_samples) for w in x]))
+    return DistillSet(new.labels, x, remap(p, old.labels, new.labels), ["chatter"] * len(x),
+                      [f"chatter:{i}" for i in range(len(x))])
+
+
 def positives(name: str, phrases: list[str], n_voices: int, recordings: Path | None, tts_dir: Path,
               progress: bool) -> tuple[list[Clip], list[Clip]]:
     """(synthetic, recorded) clips of the new phrases; speaker = voice or ``user``."""
@@ -363,14 +382,18 @@ def add_intent(args: argparse.Namespace) -> int:
     pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
                      [c.speaker for c in train_pos] * reps)
     noise = NoiseBank(data / "noise" if data is not None and (data / "noise").is_dir() else None)
-    train_set = concat([reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)])
+    parts = [reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)]
+    if args.chatter:
+        parts.append(chatter(old, new, phrases, old_student, args.chatter, tts_dir, window, progress))
+        reh_info["chatter_windows"] = len(parts[-1])
+    train_set = concat(parts)
 
     # 4. fine-tune from the current weights, one more output
     net = grow_head(load_dir(parent_dir, window_s), old.labels, new.labels)
     cfg = DistillConfig(epochs=args.epochs, batch_size=FINE_TUNE_BATCH, lr=args.lr, threads=args.threads,
                         seed=args.seed, width=net.dims.width, mel_shift=args.mel_shift)
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
-                   args.pos_weight], cfg)
+                   args.pos_weight] + ([args.chatter] if args.chatter else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
     model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
@@ -461,7 +484,9 @@ def _print_summary(s: dict) -> None:
     r = s["rehearsal"]
     print(f"  rehearsal: {r['clips']} clips ({r['teacher_labels_from_cache']} teacher labels from the cache, "
           f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out; "
-          f"{r.get('hard_negatives', 0)} confused with the new phrase shown again)")
+          f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
+          + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
+             else "") + ")")
     h = s["heldout_voices"]
     if "new_recall" in h:
         print(f"  recall on {h['new_clips']} held-out synthetic voices: {h['new_recall']:.1%}")

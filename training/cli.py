@@ -278,7 +278,8 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
-                        ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float))
+                        ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
+                        ("--chatter", int))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -345,6 +346,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="the new phrase's examples per epoch, as a multiple of an average class's")
     p.add_argument("--hard-epochs", type=at_least(0), default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
+    p.add_argument("--chatter", type=at_least(0), default=0,
+                   help="everyday sentences read by synthetic voices, held at the current student's outputs "
+                        "(running speech is not the new word; 0: none)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
     p.add_argument("--teacher", default="tiny.en")
