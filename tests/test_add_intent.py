@@ -237,7 +237,7 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     m = {"cpu": "test cpu", "cores": 2}
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
-                                  lr=2e-3, mel_shift=0.0)
+                                  lr=2e-3, mel_shift=0.0, chatter=0)
         lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
         assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
         assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
