@@ -237,16 +237,6 @@ def fit_bars(model_dir: Path, data: Path, *, split: str = "calib", accept: list[
     return entry, rows
 
 
-def _floats(text: str, flag: str) -> list[float]:
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        vals = []
-    if not vals or not all(0 < v <= 1 for v in vals):
-        raise AssistantError(f"{flag} takes comma-separated numbers in (0, 1], got {text!r}")
-    return vals
-
-
 def cmd_fit_bars(args: argparse.Namespace) -> int:
     """``training fit-bars [MODEL_DIR]``: print the grid and the choice; ``--write`` stores it in the manifest."""
     from assistant.registry import Registry
@@ -256,7 +246,9 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
         raise AssistantError(f"{model_dir}: no such model directory")
     if not model_dir.is_dir():  # a registry name: its promoted version
         model_dir = Registry(args.registry).path(args.student)
-    accept, instant = _floats(args.accept, "--accept"), _floats(args.instant, "--instant")
+    from .bench_loop import floats
+
+    accept, instant = floats(args.accept, "--accept", bars=True), floats(args.instant, "--instant", bars=True)
     if not 0 <= args.max_wrong <= 1 or not args.max_false_accepts >= 0 or not args.max_median_ms > -1000:
         raise AssistantError("--max-wrong must be in [0, 1], --max-false-accepts 0 or more and --max-median-ms a "
                              "number of milliseconds")

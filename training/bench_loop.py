@@ -15,11 +15,15 @@ from assistant.student import Student
 from .bench_assistant import fmt_ms, fmt_pct, false_accepts, real_command_response, write_report
 
 
-def _floats(text: str, flag: str) -> list[float]:
+def floats(text: str, flag: str, bars: bool = False) -> list[float]:
+    """``"0.9,0.99"`` -> [0.9, 0.99]; a clear error for anything else (``bars``: each in (0, 1])."""
     try:
-        return [float(x) for x in text.split(",") if x.strip()]
+        vals = [float(x) for x in text.split(",") if x.strip()]
     except ValueError:
-        raise AssistantError(f"{flag} takes comma-separated numbers, got {text!r}") from None
+        vals = []
+    if not vals or (bars and not all(0 < v <= 1 for v in vals)):
+        raise AssistantError(f"{flag} takes comma-separated numbers{' in (0, 1]' if bars else ''}, got {text!r}")
+    return vals
 
 
 def bench_loop(args: argparse.Namespace) -> int:
@@ -36,8 +40,8 @@ def bench_loop(args: argparse.Namespace) -> int:
 
     if args.every < 1:
         raise AssistantError(f"--every must be 1 or more, got {args.every}")
-    grid = list(itertools.product(_floats(args.accept, "--accept"), _floats(args.smooth, "--smooth"),
-                                  _floats(args.wait_for_pause, "--wait-for-pause"), _floats(args.instant, "--instant")))
+    grid = list(itertools.product(floats(args.accept, "--accept"), floats(args.smooth, "--smooth"),
+                                  floats(args.wait_for_pause, "--wait-for-pause"), floats(args.instant, "--instant")))
     data = Path(args.data)
     gsc = data / "gsc_v2_test_dev"
     folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
