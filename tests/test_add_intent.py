@@ -243,6 +243,9 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
         assert lines[-1].endswith("| 0.0% | 0/1167 | 2 / 4 |")
         assert out["rows"] == [row] and out["pooled"][0]["recall"] == 3 / 7 and out["add_intent"]["accept"] == accept
+        assert "chatter" not in lines[0]
+        used.chatter = 48
+        assert "48 chatter sentences" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
     saved = tmp_path / "rows.jsonl"
     saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"
                      + json.dumps({"settings": {"epochs": 8}, "row": {**row, "word": "other"}}) + "\n"

@@ -142,7 +142,9 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
     bar = "the student's" if used.accept is None else f"{used.accept:g}"
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
-             f"classes, {used.hard_epochs} hard-negative epochs, new word's accept bar {bar}. Recall on the "
+             f"classes, {used.hard_epochs} hard-negative epochs, "
+             + (f"{used.chatter} chatter sentences, " if getattr(used, "chatter", 0) else "")
+             + f"new word's accept bar {bar}. Recall on the "
              "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
              "gsc_v01_sample); false accepts = other words' clips from those speakers heard as the word; old "
