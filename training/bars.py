@@ -40,6 +40,7 @@ from assistant.measure import CHUNK
 from assistant.student import MANIFEST, Student
 
 from .bench_assistant import fmt_ms, fmt_pct
+from .bench_loop import floats
 
 NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 
@@ -246,8 +247,6 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
         raise AssistantError(f"{model_dir}: no such model directory")
     if not model_dir.is_dir():  # a registry name: its promoted version
         model_dir = Registry(args.registry).path(args.student)
-    from .bench_loop import floats
-
     accept, instant = floats(args.accept, "--accept", bars=True), floats(args.instant, "--instant", bars=True)
     if not 0 <= args.max_wrong <= 1 or not args.max_false_accepts >= 0 or not args.max_median_ms > -1000:
         raise AssistantError("--max-wrong must be in [0, 1], --max-false-accepts 0 or more and --max-median-ms a "

@@ -26,6 +26,7 @@ import numpy as np
 from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.measure import machine
+from assistant.student import Student
 
 from .add_intent import add_intent, word_of
 
@@ -46,17 +47,15 @@ def word_clips(data: Path, word: str) -> tuple[list[Clip], list[Clip], list[Clip
     return enrol, [c for c in mine if c.split != "train"], [c for c in held if word_of(c) not in (word, None)]
 
 
-def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips: list[Clip]) -> dict:
+def live_answers(student: Student, name: str, new_clips: list[Clip], other_clips: list[Clip]) -> dict:
     """The new student in the assistant's own loop (shipped decision settings), each clip alone in a
     stream (0.5 s before, 1 s after): how often the word is answered at once by the student, and how
     often another word is answered at once as the word. The rest would go to the teacher."""
     from assistant.audio import load_audio
     from assistant.intents import IntentSet
-    from assistant.student import Student
 
     from .bench_assistant import first_accept
 
-    student = Student(model_dir, threads=1)
     intents = IntentSet.load().with_student(student.manifest.extra.get("intents"))
     before, after = np.zeros(8000, np.float32), np.zeros(16000, np.float32)
 
@@ -71,18 +70,16 @@ def live_answers(model_dir: Path, name: str, new_clips: list[Clip], other_clips:
             "instant_false_accept_rate": float(np.mean([n == name for n in neg])) if neg else None}
 
 
-def running_speech(model_dir: Path, data: Path, name: str | None) -> dict:
+def running_speech(student: Student, data: Path, name: str | None) -> dict:
     """The student in the loop (its own decision settings) on every no-command file of ``data`` (coffee
     orders, FSDD digits, noise: running speech that holds no command): answers at once, per label;
     ``new_word``: those of ``name``, ``old_words``: the rest."""
     from collections import Counter
 
     from assistant.loop import LoopConfig, student_decision, word_bars
-    from assistant.student import Student
 
     from .bars import accepts, record_no_command
 
-    student = Student(model_dir, threads=1)
     cfg, added = student_decision(student, LoopConfig()), word_bars(student)
     recs = record_no_command(student, data, progress=False)
     heard = Counter(label for r in recs for _, label in accepts(r.calls, student.labels, cfg, added))
@@ -143,7 +140,7 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
              f"classes, {used.hard_epochs} hard-negative epochs, "
-             + (f"{used.chatter} chatter sentences, " if getattr(used, "chatter", 0) else "")
+             + (f"{used.chatter} chatter sentences, " if used.chatter else "")
              + f"new word's accept bar {bar}. Recall on the "
              "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
@@ -206,7 +203,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
     done = {(r["word"], r["mode"]): r for r in _done_rows(saved, settings)}
     from assistant.registry import PACKAGE_ROOT, Registry
 
-    parent = running_speech(Registry(PACKAGE_ROOT).path(), data, None)
+    parent = running_speech(Student(Registry(PACKAGE_ROOT).path(), threads=1), data, None)
     print(f"the shipped student in running speech: {parent['old_words']} answers at once in {parent['hours']:.2f} h "
           f"of no-command audio {parent['by_label']}")
     if done:
@@ -231,6 +228,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                     rows.append(done[(word, label)])
                     continue
                 s = one_run(args, word, tmp, recordings, new, other)
+                student = Student(Path(s["model_dir"]), threads=1)  # the new version, for both loop measures
                 e = s["evaluation"]
                 rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
                              "dropped": s["dropped"], "recall": e["new_recall"], "hits": e["new_hits"],
@@ -241,8 +239,8 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                              "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
                              "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
                              if recordings else [], "summary": s,
-                             "live": live_answers(Path(s["model_dir"]), word, new_clips, other_clips),
-                             "running_speech": running_speech(Path(s["model_dir"]), data, word)})
+                             "live": live_answers(student, word, new_clips, other_clips),
+                             "running_speech": running_speech(student, data, word)})
                 r = rows[-1]
                 with saved.open("a") as f:
                     f.write(json.dumps({"settings": settings, "row": r}, default=float) + "\n")
