@@ -341,3 +341,55 @@ def test_front_end_equals_a_plain_numpy_log_mel(n_fft: int, hop: int, seconds: f
     got = LogMel(fe)(torch.from_numpy(x)).numpy()
     assert got.shape == want.shape == (2, fe.n_mels, fe.frames)
     assert np.abs(got - want).max() < 1e-3
+
+
+def test_a_side_branch_learns_alone_and_leaves_every_old_output_as_it_was(tmp_path: Path) -> None:
+    from training.model import add_branch, load_dir, with_head
+
+    parent = load_dir(Registry(PACKAGE_ROOT).path("speech_commands")).eval()
+    x = torch.from_numpy(np.random.default_rng(5).standard_normal((6, FE.window_samples)).astype(np.float32) * 0.1)
+    with torch.inference_mode():
+        before = parent(x)
+    n = parent.dims.n_classes
+    rows = list(range(n - 2)) + [None, n - 2, n - 1]  # the new word before _unknown_ and _silence_
+    net = add_branch(parent, rows, at=6)
+    assert net.dims.branches == (n - 2,) and net.dims.branch_at == 6
+    net.train_branch_only(0)
+    assert {k.split(".")[0] + "." + k.split(".")[1] for k, p in net.named_parameters() if p.requires_grad} == {"branches.0"}
+    net.train()
+    assert not net.blocks.training and net.branches[0].training  # frozen parts keep their batch statistics
+    opt = torch.optim.AdamW(net.parameters(), lr=1e-2)
+    soft = torch.zeros(6, n + 1)
+    soft[:, n - 2] = 1.0  # everything is the new word: the branch must move, nothing else may
+    for _ in range(3):
+        loss = distill_loss(net(x), soft, temperature=2.0, alpha=0.5)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    net.eval()
+    with torch.inference_mode():
+        after = net(x)
+    old = [i for i in range(n + 1) if i != n - 2]
+    torch.testing.assert_close(after[:, old], before, rtol=0, atol=0)
+    assert (after[:, n - 2] > before.min(1).values).all()  # the new output did learn
+    # exported, the old outputs still match the parent's; removing the branch gives the parent back
+    out = tmp_path / "v"
+    w = np.random.default_rng(0).standard_normal((8, FE.window_samples)).astype(np.float32) * 0.1
+    build_model_dir(net, out, {"labels": [f"l{i}" for i in range(n + 1)], "frontend": FE.to_dict(),
+                               "dims": net.dims.to_dict()}, w, w, np.zeros(8, np.int64))
+    assert load_dir(out).dims == net.dims  # the branch travels with the weights
+    onnx = Student(out, file="model.onnx").logits(x.numpy())
+    assert np.abs(onnx[:, old] - before.numpy()).max() < 1e-3
+    back = with_head(net, old).eval()
+    assert back.dims == parent.dims and back.dims.to_dict() == parent.dims.to_dict()
+    with torch.inference_mode():
+        torch.testing.assert_close(back(x), before, rtol=0, atol=0)
+    # a second word gets a second branch (split where the first one does); dropping the first keeps the rest
+    two = add_branch(net, list(range(n - 1)) + [None, n - 1, n], at=3).eval()
+    assert two.dims.branches == (n - 2, n - 1) and two.dims.branch_at == 6
+    one = with_head(two, [i for i in range(n + 2) if i != n - 2]).eval()
+    assert one.dims.branches == (n - 2,)
+    with torch.inference_mode():
+        both = two(x)
+        torch.testing.assert_close(both[:, [i for i in range(n + 2) if i != n - 1]], after, rtol=0, atol=0)
+        torch.testing.assert_close(one(x), both[:, [i for i in range(n + 2) if i != n - 2]], rtol=0, atol=0)

@@ -2,7 +2,8 @@
 
 ``LogMel`` is the one front-end definition (settings from :class:`assistant.frontend.FrontEnd`): a
 mixed-radix DFT of small matrix products (exports to ONNX opset 17, no complex STFT), an HTK mel
-filterbank and a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, arXiv 2106.04140).
+filterbank and a log. ``Student`` = ``LogMel`` + a small BC-ResNet-style CNN (Kim et al. 2021, arXiv 2106.04140),
+plus one side branch per word that ``add-intent`` taught it (:func:`add_branch`).
 """
 
 from __future__ import annotations
@@ -149,18 +150,26 @@ class Student(nn.Module):
         self.frontend = LogMel(fe)
         self.norm = nn.BatchNorm2d(1)  # per-feature scale learnt on the training data
         w = dims.width
-        widths = [w, int(w * 1.5), w * 2, int(w * 2.5)]
         self.stem = nn.Sequential(nn.Conv2d(1, w * 2, 5, (2, 1), 2, bias=False), nn.BatchNorm2d(w * 2), nn.ReLU())
-        layers: list[nn.Module] = []
-        c = w * 2
-        for stage, (n, c_out) in enumerate(zip(dims.blocks, widths)):
-            for i in range(n):
-                layers.append(BCBlock(c, c_out, 2 if (i == 0 and 0 < stage < 3) else 1, 2 ** stage, dims.dropout))
-                c = c_out
-        self.blocks = nn.Sequential(*layers)
-        self.head = nn.Sequential(nn.Conv2d(c, c, (5, 5), padding=(0, 2), groups=c, bias=False),
-                                  nn.Conv2d(c, w * 2, 1, bias=False), nn.BatchNorm2d(w * 2), nn.ReLU(),
-                                  nn.Conv2d(w * 2, dims.n_classes, 1))
+        specs = block_specs(dims)
+        self.blocks = nn.Sequential(*(BCBlock(*s, dims.dropout) for s in specs))
+        c = specs[-1][1]
+        self.head = make_head(c, w, dims.n_classes - len(dims.branches))
+        self.branches = nn.ModuleList()
+        """Side branches (one output each): copies of the blocks after ``dims.branch_at`` and of the head."""
+        if dims.branches:
+            at = dims.branch_at if dims.branch_at is not None else len(specs) - 1
+            self.branch_at = at
+            for _ in dims.branches:
+                self.branches.append(nn.Sequential(*(BCBlock(*s, dims.dropout) for s in specs[at:]),
+                                                   make_head(c, w, 1)))
+            main = [i for i in range(dims.n_classes) if i not in dims.branches]
+            order = [0] * dims.n_classes  # output position -> column of [main head | branch 0 | branch 1 ...]
+            for j, i in enumerate(main + list(dims.branches)):
+                order[i] = j
+            self.register_buffer("order", torch.tensor(order), persistent=False)
+        self.live_branch: int | None = None
+        """While set (:meth:`train_branch_only`), training moves only that branch."""
 
     def features(self, wav: torch.Tensor) -> torch.Tensor:
         """Log-mel input of the CNN: (B, 1, n_mels, frames); SpecAugment masks while training."""
@@ -171,8 +180,50 @@ class Student(nn.Module):
         return spec_augment(mel_shift(x, self.mel_shift) if self.mel_shift else x)
 
     def forward(self, wav: torch.Tensor) -> torch.Tensor:
-        x = self.blocks(self.stem(self.features(wav)))
-        return self.head(x).mean(dim=(2, 3))
+        x = self.stem(self.features(wav))
+        if not len(self.branches):
+            return self.head(self.blocks(x)).mean(dim=(2, 3))
+        shared = self.blocks[:self.branch_at](x)
+        outs = [self.head(self.blocks[self.branch_at:](shared)).mean(dim=(2, 3))]
+        outs += [b(shared).mean(dim=(2, 3)) for b in self.branches]
+        return torch.cat(outs, 1)[:, self.order]
+
+    def train_branch_only(self, k: int) -> None:
+        """Freeze everything but branch ``k``: its weights alone learn, and every other module keeps its
+        batch-norm statistics, so every other output computes exactly what it did before."""
+        self.live_branch = k
+        for name, p in self.named_parameters():
+            p.requires_grad = name.startswith(f"branches.{k}.")
+
+    def train(self, mode: bool = True) -> Student:
+        super().train(mode)
+        if mode and self.live_branch is not None:
+            for name, m in self.named_children():
+                if name != "branches":
+                    m.eval()
+            for i, b in enumerate(self.branches):
+                if i != self.live_branch:
+                    b.eval()
+        return self
+
+
+def block_specs(dims: StudentDims) -> list[tuple[int, int, int, int]]:
+    """(channels in, channels out, frequency stride, dilation) of each BC-ResNet block."""
+    w = dims.width
+    widths = [w, int(w * 1.5), w * 2, int(w * 2.5)]
+    specs, c = [], w * 2
+    for stage, (n, c_out) in enumerate(zip(dims.blocks, widths)):
+        for i in range(n):
+            specs.append((c, c_out, 2 if (i == 0 and 0 < stage < 3) else 1, 2 ** stage))
+            c = c_out
+    return specs
+
+
+def make_head(c: int, w: int, n_out: int) -> nn.Sequential:
+    """Frequency-collapsing depthwise conv, a pointwise layer, and the output layer (index 4)."""
+    return nn.Sequential(nn.Conv2d(c, c, (5, 5), padding=(0, 2), groups=c, bias=False),
+                         nn.Conv2d(c, w * 2, 1, bias=False), nn.BatchNorm2d(w * 2), nn.ReLU(),
+                         nn.Conv2d(w * 2, n_out, 1))
 
 
 def spec_augment(x: torch.Tensor, n_masks: int = 2, max_f: int = 6, max_t: int = 12) -> torch.Tensor:
@@ -219,8 +270,8 @@ def random_eq(x: torch.Tensor, max_db: float) -> torch.Tensor:
 
 
 def count_parameters(model: nn.Module) -> int:
-    """Trainable parameters."""
-    return sum(p.numel() for p in model.parameters() if p.requires_grad)
+    """Parameters (frozen ones included)."""
+    return sum(p.numel() for p in model.parameters())
 
 
 def load_dir(model_dir: Path, window_seconds: float | None = None) -> Student:
@@ -242,17 +293,57 @@ def load_dir(model_dir: Path, window_seconds: float | None = None) -> Student:
 
 
 def with_head(model: Student, rows: list[int | None]) -> Student:
-    """A copy of ``model`` whose output ``i`` is old output ``rows[i]`` (None: a new output that starts
-    unlikely, with small random weights). Every kept output computes exactly what it did before."""
-    dims = replace(model.dims, n_classes=len(rows))
+    """A copy of ``model`` whose output ``i`` is old output ``rows[i]`` (None: a new output of the main
+    head that starts unlikely, with small random weights). Every kept output computes exactly what it did
+    before; a side branch whose output is not kept is dropped."""
+    old = model.dims
+    old_main = [p for p in range(old.n_classes) if p not in old.branches]
+    kept = [k for k, p in enumerate(old.branches) if p in rows]
+    branches = tuple(rows.index(old.branches[k]) for k in kept)
+    dims = replace(old, n_classes=len(rows), branches=branches, branch_at=old.branch_at if branches else None)
     net = Student(model.fe, dims)
-    state = model.state_dict()
+    state = {k: v for k, v in model.state_dict().items() if not k.startswith("branches.")}
+    main_rows = [r for i, r in enumerate(rows) if i not in branches]
     last_w, last_b = state["head.4.weight"], state["head.4.bias"]
-    w = torch.randn(len(rows), *last_w.shape[1:]) * 0.01
-    b = torch.full((len(rows),), float(last_b.min()))
-    for i, r in enumerate(rows):
+    w = torch.randn(len(main_rows), *last_w.shape[1:]) * 0.01
+    b = torch.full((len(main_rows),), float(last_b.min()))
+    for j, r in enumerate(main_rows):
         if r is not None:
-            w[i], b[i] = last_w[r], last_b[r]
+            w[j], b[j] = last_w[old_main.index(r)], last_b[old_main.index(r)]
     state["head.4.weight"], state["head.4.bias"] = w, b
+    for new_k, old_k in enumerate(kept):
+        prefix = f"branches.{old_k}."
+        state.update({f"branches.{new_k}." + k[len(prefix):]: v
+                      for k, v in model.state_dict().items() if k.startswith(prefix)})
+    net.load_state_dict(state)
+    return net
+
+
+def add_branch(model: Student, rows: list[int | None], at: int) -> Student:
+    """A copy of ``model`` with one more output, computed by a new side branch: ``rows`` as in
+    :func:`with_head` with exactly one None (the new output). The branch splits after block ``at`` (or where
+    the model's branches already split) and starts as a copy of the later blocks and the head, its one
+    output unlikely. Every old output computes exactly what it did before."""
+    if rows.count(None) != 1 or [r for r in rows if r is not None] != list(range(model.dims.n_classes)):
+        raise ValueError("add_branch keeps every old output in order and adds exactly one")
+    old = model.dims
+    at = old.branch_at if old.branches and old.branch_at is not None else at
+    if not 0 <= at < len(model.blocks):
+        raise ValueError(f"a branch splits after block 0..{len(model.blocks) - 1}, not {at}")
+    k = len(old.branches)
+    dims = replace(old, n_classes=len(rows), branches=tuple(rows.index(p) for p in old.branches) + (rows.index(None),),
+                   branch_at=at)
+    net = Student(model.fe, dims)
+    state = dict(model.state_dict())
+    n_after = len(model.blocks) - at
+    for key, v in model.state_dict().items():
+        part = key.split(".")
+        if part[0] == "blocks" and int(part[1]) >= at:
+            state[".".join(["branches", str(k), str(int(part[1]) - at), *part[2:]])] = v.clone()
+        elif part[0] == "head" and part[1] != "4":
+            state[".".join(["branches", str(k), str(n_after), *part[1:]])] = v.clone()
+    last_w, last_b = state["head.4.weight"], state["head.4.bias"]
+    state[f"branches.{k}.{n_after}.4.weight"] = torch.randn(1, *last_w.shape[1:]) * 0.01
+    state[f"branches.{k}.{n_after}.4.bias"] = last_b.min().reshape(1).clone()
     net.load_state_dict(state)
     return net
