@@ -144,9 +144,62 @@ def test_head_surgery_keeps_the_other_outputs(added: dict) -> None:
     torch.testing.assert_close(grown[:, :len(old)], cut)
 
 
+def test_the_added_word_has_its_own_branch_and_every_old_output_is_the_parents(added: dict) -> None:
+    reg = Registry(added["reg"])
+    parent, child = Student(reg.path("speech_commands", SHIPPED)), Student(reg.path("speech_commands", ADDED))
+    assert child.manifest.extra["dims"]["branches"] == [child.labels.index("marvin")]
+    assert child.manifest.extra["data"]["added"]["side_branch"] == 6 and added["summary"]["side_branch"] == 6
+    import torch
+
+    from training.model import load_dir
+
+    old = [child.labels.index(lab) for lab in parent.labels]
+    with torch.inference_mode():  # the weights the child grew from: the parent's float16 copy
+        grown_from = load_dir(reg.path("speech_commands", SHIPPED)).eval()(torch.from_numpy(WINDOWS)).numpy()
+    assert np.abs(child.logits(WINDOWS)[:, old] - grown_from).max() < 1e-4  # ONNX Runtime: every old output
+    assert np.abs(child.logits(WINDOWS)[:, old] - parent.logits(WINDOWS)).max() < 0.05  # float16 rounding only
+    assert "side branch" in added["stdout"]
+
+
+def test_a_whole_student_fine_tune_on_top_and_removing_the_branch_word(added: dict, tmp_path: Path) -> None:
+    import shutil
+
+    reg_dir = tmp_path / "models"
+    shutil.copytree(added["reg"], reg_dir)
+    reg = Registry(reg_dir)
+    reg.promote("speech_commands", ADDED)  # marvin, in a side branch
+    cmd = ["sheila" if a == "marvin" else a for a in _add_cmd(reg_dir, added["tmp"])]
+    cmd[cmd.index("--json") + 1] = str(tmp_path / "sheila.json")
+    done = subprocess.run(cmd + ["--whole"], capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    child = Student(reg.path("speech_commands"))
+    assert reg.current("speech_commands") == f"v{int(ADDED[1:]) + 1}"
+    assert child.labels[-4:] == ("marvin", "sheila", "_unknown_", "_silence_")
+    assert child.manifest.extra["dims"]["branches"] == [child.labels.index("marvin")]  # still marvin's branch
+    assert child.manifest.extra["data"]["added"]["side_branch"] is None
+    listing = subprocess.run([sys.executable, "-m", "training.cli", "intents", "--registry", str(reg_dir)],
+                             capture_output=True, text=True, timeout=60)
+    assert listing.stdout.count("side branch") == 1 and "'marvin' (side branch)" in listing.stdout, listing.stdout
+    # marvin is not the last word added: a version without its branch, every other output unchanged
+    out = subprocess.run([sys.executable, "-m", "training.cli", "remove-intent", "marvin", "--registry", str(reg_dir)],
+                         capture_output=True, text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    smaller = Student(reg.path("speech_commands"))
+    assert "marvin" not in smaller.labels and "branches" not in smaller.manifest.extra["dims"]
+    import torch
+
+    from training.model import load_dir
+
+    keep = [child.labels.index(lab) for lab in smaller.labels]
+    with torch.inference_mode():  # the weights it was cut from: the child's float16 copy
+        cut_from = load_dir(reg.path("speech_commands", child.manifest.version)).eval()(torch.from_numpy(WINDOWS)).numpy()
+    assert np.abs(smaller.logits(WINDOWS) - cut_from[:, keep]).max() < 1e-4
+
+
 def test_bad_requests_are_one_line(tmp_path: Path) -> None:
     for args, needle in ((["add-intent", "Bad Name!"], "intent name"),
                          (["add-intent", "yes"], "already one of the student's labels"),
+                         (["add-intent", "marvin", "--branch", "9"], "has blocks 0-7 to split after"),
                          (["remove-intent", "yes"], "built-in labels")):
         out = subprocess.run([sys.executable, "-m", "training.cli", *args, "--registry", str(tmp_path / "m"),
                               *(["--quiet"] if args[0] == "add-intent" else [])],
@@ -237,7 +290,7 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     m = {"cpu": "test cpu", "cores": 2}
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
-                                  lr=2e-3, mel_shift=0.0, chatter=0)
+                                  lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False)
         lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
         assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
         assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
@@ -246,6 +299,10 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         assert "chatter" not in lines[0]
         used.chatter = 48
         assert "48 chatter sentences" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        assert "side branch after block 6" in lines[0]
+        used.whole = True
+        assert "the whole student fine-tuned" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        used.whole = False
     saved = tmp_path / "rows.jsonl"
     saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"
                      + json.dumps({"settings": {"epochs": 8}, "row": {**row, "word": "other"}}) + "\n"

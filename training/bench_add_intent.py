@@ -28,7 +28,7 @@ from assistant.errors import AssistantError
 from assistant.measure import machine
 from assistant.student import Student
 
-from .add_intent import add_intent, word_of
+from .add_intent import add_intent, positive_weight, word_of
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -101,7 +101,9 @@ def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argpars
 
     argv = ["add-intent", word, "--data", str(args.data), *extra]
     for flag, value in passed_settings(args).items():
-        if value is not None:
+        if value is True:
+            argv.append(f"--{flag.replace('_', '-')}")
+        elif value is not None and value is not False:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
     return build_parser().parse_args(argv + (["--quiet"] if args.quiet else []))
 
@@ -138,9 +140,11 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
     ``parent``: the shipped student's :func:`running_speech`."""
     bar = "the student's" if used.accept is None else f"{used.accept:g}"
     lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
-             f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {used.pos_weight:g} average "
+             f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {positive_weight(used):g} average "
              f"classes, {used.hard_epochs} hard-negative epochs, "
              + (f"{used.chatter} chatter sentences, " if used.chatter else "")
+             + ("the whole student fine-tuned, " if used.whole
+                else f"the word learnt in a side branch after block {used.branch} (old outputs frozen), ")
              + f"new word's accept bar {bar}. Recall on the "
              "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "
@@ -170,7 +174,7 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
         lines += [f"| {q['mode']} | {q['words']} | {q['recall']:.1%} ({q['hits']}/{q['new_clips']}) | "
                   f"{q['false_accept_rate']:.1%} | {q['worst_old_change_pts']:+.1f} | {q['slowest_s']:.0f} s |"
                   for q in pooled]
-    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": passed_settings(used),
+    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": {**passed_settings(used), "pos_weight": positive_weight(used)},
                    "parent_running_speech": parent}
 
 

@@ -279,7 +279,7 @@ def cmd_models(args: argparse.Namespace) -> int:
 
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
                         ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
-                        ("--chatter", int))
+                        ("--chatter", int), ("--branch", int), ("--whole", bool))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -287,7 +287,7 @@ def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
     from assistant.decision import DecisionConfig
 
-    from .add_intent import ADDED_ACCEPT
+    from .add_intent import ADDED_ACCEPT, BRANCH_AT
     from .distill import DistillConfig
 
     ap = OneLineParser(prog="training", description=__doc__)
@@ -342,8 +342,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per phrase")
     p.add_argument("--epochs", type=at_least(1), default=12)
     p.add_argument("--lr", type=number_in(0, low_open=True), default=2e-3)
-    p.add_argument("--pos-weight", type=number_in(0, low_open=True), default=2.0,
-                   help="the new phrase's examples per epoch, as a multiple of an average class's")
+    p.add_argument("--pos-weight", type=number_in(0, low_open=True), default=None,
+                   help="the new phrase's examples per epoch, as a multiple of an average class's (default 3 "
+                        "for a side branch, 2 with --whole)")
     p.add_argument("--hard-epochs", type=at_least(0), default=0,
                    help="epochs of a second phase on clips the new student confuses with the phrase")
     p.add_argument("--chatter", type=at_least(0), default=0,
@@ -351,6 +352,13 @@ def build_parser() -> argparse.ArgumentParser:
                         "(running speech is not the new word; 0: none)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
+    p.add_argument("--branch", type=at_least(0), default=BRANCH_AT,
+                   help=f"the new word is learnt by a side branch that splits from the student after this block "
+                        f"(0-7; default {BRANCH_AT}): only the branch trains, so every old output stays as "
+                        "it was (a student that already has branches splits where they do)")
+    p.add_argument("--whole", action="store_true",
+                   help="fine-tune the whole student instead of a side branch (the default until session 17: the "
+                        "old words drift a little; see README)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
@@ -371,7 +379,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--words", default="marvin,sheila,house,happy,bird")
     p.add_argument("--data", default="../shared/data")
     for flag, kind in PASSED_TO_ADD_INTENT:
-        p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
+        if kind is bool:
+            p.add_argument(flag, action="store_true", help="passed to add-intent")
+        else:
+            p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
