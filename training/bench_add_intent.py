@@ -174,7 +174,8 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
         lines += [f"| {q['mode']} | {q['words']} | {q['recall']:.1%} ({q['hits']}/{q['new_clips']}) | "
                   f"{q['false_accept_rate']:.1%} | {q['worst_old_change_pts']:+.1f} | {q['slowest_s']:.0f} s |"
                   for q in pooled]
-    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": {**passed_settings(used), "pos_weight": positive_weight(used)},
+    settings = {**passed_settings(used), "pos_weight": positive_weight(used)}  # the weight add-intent used
+    return lines, {"rows": rows, "pooled": pooled, "machine": m, "add_intent": settings,
                    "parent_running_speech": parent}
 
 
