@@ -112,11 +112,26 @@ def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.n
     return out
 
 
+def _rows(old: tuple[str, ...], new: tuple[str, ...]) -> list[int | None]:
+    """For each ``new`` label, its output in ``old`` (None: a new one)."""
+    return [old.index(lab) if lab in old else None for lab in new]
+
+
 def grow_head(model, old: tuple[str, ...], new: tuple[str, ...]):
     """The torch student with its last layer mapped onto ``new`` labels (new rows start unlikely)."""
     from .model import with_head
 
-    return with_head(model, [old.index(lab) if lab in old else None for lab in new])
+    return with_head(model, _rows(old, new))
+
+
+def grow_branch(model, old: tuple[str, ...], new: tuple[str, ...], at: int):
+    """The torch student with the one label new to ``new`` computed by a new side branch split after block
+    ``at``, set to train alone (every old output stays as it was)."""
+    from .model import add_branch
+
+    net = add_branch(model, _rows(old, new), at)
+    net.train_branch_only(len(net.branches) - 1)
+    return net
 
 
 def shrink_head(model, labels: tuple[str, ...], name: str):
@@ -347,7 +362,7 @@ def add_intent(args: argparse.Namespace) -> int:
     from .distill import DistillConfig, train
     from .export import register, update_manifest
     from .label import label_clips
-    from .model import add_branch, count_parameters, load_dir
+    from .model import count_parameters, load_dir
 
     started = time.perf_counter()
     progress = not args.quiet
@@ -404,7 +419,8 @@ def add_intent(args: argparse.Namespace) -> int:
     reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress)
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
-    reps = int(max(1, round(positive_weight(args) * len(reh) / len(new.labels) / len(train_pos))))
+    pos_weight = positive_weight(args)
+    reps = int(max(1, round(pos_weight * len(reh) / len(new.labels) / len(train_pos))))
     pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
                      [c.speaker for c in train_pos] * reps)
     noise = NoiseBank(data / "noise" if data is not None and (data / "noise").is_dir() else None)
@@ -415,16 +431,13 @@ def add_intent(args: argparse.Namespace) -> int:
     train_set = concat(parts)
 
     # 4. fine-tune from the current weights, one more output
-    if branch is None:
-        net = grow_head(load_dir(parent_dir, window_s), old.labels, new.labels)
-    else:
-        net = add_branch(load_dir(parent_dir, window_s), [old.labels.index(lab) if lab in old.labels else None
-                                                          for lab in new.labels], branch)
-        net.train_branch_only(len(net.branches) - 1)
+    parent_net = load_dir(parent_dir, window_s)
+    net = (grow_head(parent_net, old.labels, new.labels) if branch is None
+           else grow_branch(parent_net, old.labels, new.labels, branch))
     cfg = DistillConfig(epochs=args.epochs, batch_size=FINE_TUNE_BATCH, lr=args.lr, threads=args.threads,
                         seed=args.seed, width=net.dims.width, mel_shift=args.mel_shift)
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
-                   positive_weight(args)] + ([args.chatter] if args.chatter else [])
+                   pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
@@ -455,8 +468,8 @@ def add_intent(args: argparse.Namespace) -> int:
     provenance = {**(m.extra.get("data") or {}), "added": {
         "name": name, "phrases": phrases, "synthetic_clips": len(tts), "recordings": len(rec),
         "kept_by_teacher": len(kept), "dropped_by_teacher": len(dropped), "rehearsal": reh_info,
-        "teacher": teacher.id, "side_branch": net.branch_at if branch is not None else None,
-        "positives_weigh": positive_weight(args),
+        "teacher": teacher.id, "side_branch": net.dims.branch_at if branch is not None else None,
+        "positives_weigh": pos_weight,
         "human_labels_used_for_training": False}}
     manifest = {"labels": list(new.labels), "labelset": new.to_dict(), "frontend": net.fe.to_dict(),
                 "dims": model.dims.to_dict(), "parameters": count_parameters(model), "distill": asdict(cfg),

@@ -158,10 +158,10 @@ class Student(nn.Module):
         self.branches = nn.ModuleList()
         """Side branches (one output each): copies of the blocks after ``dims.branch_at`` and of the head."""
         if dims.branches:
-            at = dims.branch_at if dims.branch_at is not None else len(specs) - 1
-            self.branch_at = at
+            if dims.branch_at is None:
+                raise ValueError("a student with side branches needs dims.branch_at")
             for _ in dims.branches:
-                self.branches.append(nn.Sequential(*(BCBlock(*s, dims.dropout) for s in specs[at:]),
+                self.branches.append(nn.Sequential(*(BCBlock(*s, dims.dropout) for s in specs[dims.branch_at:]),
                                                    make_head(c, w, 1)))
             main = [i for i in range(dims.n_classes) if i not in dims.branches]
             order = [0] * dims.n_classes  # output position -> column of [main head | branch 0 | branch 1 ...]
@@ -183,8 +183,9 @@ class Student(nn.Module):
         x = self.stem(self.features(wav))
         if not len(self.branches):
             return self.head(self.blocks(x)).mean(dim=(2, 3))
-        shared = self.blocks[:self.branch_at](x)
-        outs = [self.head(self.blocks[self.branch_at:](shared)).mean(dim=(2, 3))]
+        at = self.dims.branch_at
+        shared = self.blocks[:at](x)
+        outs = [self.head(self.blocks[at:](shared)).mean(dim=(2, 3))]
         outs += [b(shared).mean(dim=(2, 3)) for b in self.branches]
         return torch.cat(outs, 1)[:, self.order]
 
@@ -302,7 +303,8 @@ def with_head(model: Student, rows: list[int | None]) -> Student:
     branches = tuple(rows.index(old.branches[k]) for k in kept)
     dims = replace(old, n_classes=len(rows), branches=branches, branch_at=old.branch_at if branches else None)
     net = Student(model.fe, dims)
-    state = {k: v for k, v in model.state_dict().items() if not k.startswith("branches.")}
+    old_state = model.state_dict()
+    state = {k: v for k, v in old_state.items() if not k.startswith("branches.")}
     main_rows = [r for i, r in enumerate(rows) if i not in branches]
     last_w, last_b = state["head.4.weight"], state["head.4.bias"]
     w = torch.randn(len(main_rows), *last_w.shape[1:]) * 0.01
@@ -313,8 +315,7 @@ def with_head(model: Student, rows: list[int | None]) -> Student:
     state["head.4.weight"], state["head.4.bias"] = w, b
     for new_k, old_k in enumerate(kept):
         prefix = f"branches.{old_k}."
-        state.update({f"branches.{new_k}." + k[len(prefix):]: v
-                      for k, v in model.state_dict().items() if k.startswith(prefix)})
+        state.update({f"branches.{new_k}." + k[len(prefix):]: v for k, v in old_state.items() if k.startswith(prefix)})
     net.load_state_dict(state)
     return net
 
@@ -327,16 +328,17 @@ def add_branch(model: Student, rows: list[int | None], at: int) -> Student:
     if rows.count(None) != 1 or [r for r in rows if r is not None] != list(range(model.dims.n_classes)):
         raise ValueError("add_branch keeps every old output in order and adds exactly one")
     old = model.dims
-    at = old.branch_at if old.branches and old.branch_at is not None else at
+    at = old.branch_at if old.branches else at
     if not 0 <= at < len(model.blocks):
         raise ValueError(f"a branch splits after block 0..{len(model.blocks) - 1}, not {at}")
     k = len(old.branches)
     dims = replace(old, n_classes=len(rows), branches=tuple(rows.index(p) for p in old.branches) + (rows.index(None),),
                    branch_at=at)
     net = Student(model.fe, dims)
-    state = dict(model.state_dict())
+    old_state = model.state_dict()
+    state = dict(old_state)
     n_after = len(model.blocks) - at
-    for key, v in model.state_dict().items():
+    for key, v in old_state.items():
         part = key.split(".")
         if part[0] == "blocks" and int(part[1]) >= at:
             state[".".join(["branches", str(k), str(int(part[1]) - at), *part[2:]])] = v.clone()
