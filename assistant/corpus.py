@@ -60,6 +60,15 @@ def speaker_split(speaker: str) -> Split:
     return "train"
 
 
+def speaker_subset(clips: list[Clip], fraction: float) -> list[Clip]:
+    """The clips of a fixed share of the speakers, by a hash independent of :func:`speaker_split` (a smaller
+    share keeps a subset of a larger one's speakers)."""
+    if fraction >= 1:
+        return clips
+    keep = int(fraction * 1000)
+    return [c for c in clips if int(hashlib.sha1(f"subset:{c.speaker}".encode()).hexdigest()[:8], 16) % 1000 < keep]
+
+
 def describe(path: Path, root: Path) -> tuple[str, str | None, str]:
     """(speaker, folder_label, dataset) of one file."""
     stem = path.stem

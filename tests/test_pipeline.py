@@ -93,6 +93,20 @@ def test_augmented_views_are_fixed_files_without_human_labels(tmp_path: Path) ->
     assert [v.path.stat().st_mtime_ns for v in again] == stamps
 
 
+def test_a_share_of_the_speakers_keeps_whole_speakers_and_nests() -> None:
+    """``--real-speakers``: a speaker's clips stay together, a smaller share is inside a larger one, and the
+    share is about the fraction asked for."""
+    from assistant.corpus import Clip, speaker_subset
+
+    clips = [Clip(Path(f"{s}_{k}.flac"), f"gsc:{s:08x}", None, "speech_commands") for s in range(400) for k in range(3)]
+    assert speaker_subset(clips, 1.0) == clips
+    half, quarter = speaker_subset(clips, 0.5), speaker_subset(clips, 0.25)
+    speakers = {c.speaker for c in half}
+    assert [c for c in clips if c.speaker in speakers] == half
+    assert set(quarter) <= set(half)
+    assert 150 <= len(speakers) <= 250 and 60 <= len({c.speaker for c in quarter}) <= 140
+
+
 def test_augmentations_keep_length_and_range() -> None:
     rng = np.random.default_rng(0)
     x = (0.5 * np.sin(np.arange(16000) / 5)).astype(np.float32)

@@ -440,7 +440,7 @@ def add_intent(args: argparse.Namespace) -> int:
                    pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
-    empty = DistillSet(new.labels, np.zeros((0, window), np.float32), np.zeros((0, len(new.labels)), np.float32))
+    empty = DistillSet.empty(new.labels, window)
     model, history = train(train_set, empty, run_dir, cfg, noise, net.fe, progress=progress,
                            stop_after=args.stop_after, init=net)
     if args.stop_after is not None and len(history) < cfg.epochs:

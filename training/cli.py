@@ -402,6 +402,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("pipeline", help="build a student end to end: TTS + real audio -> teacher -> distil -> export")
     p.add_argument("--data", default="../shared/data", help="real audio folder (used when present)")
     p.add_argument("--no-real", action="store_true", help="synthetic speech only, even when --data exists")
+    p.add_argument("--real-speakers", type=number_in(0, 1, low_open=True), default=1.0,
+                   help="learn from this share of the real train speakers only (a learning curve; 1: all)")
     p.add_argument("--no-fit-bars", action="store_true",
                    help="with real audio: do not choose the new student's decision bars (training fit-bars, ~2 min)")
     p.add_argument("--teacher", default="tiny.en")

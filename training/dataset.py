@@ -46,6 +46,11 @@ class DistillSet:
     def __len__(self) -> int:
         return len(self.x)
 
+    @classmethod
+    def empty(cls, labels: tuple[str, ...], window: int) -> "DistillSet":
+        """No examples: as a validation set, training keeps its last epoch."""
+        return cls(labels, np.zeros((0, window), np.float32), np.zeros((0, len(labels)), np.float32))
+
     def counts(self) -> dict[str, int]:
         """Examples per source."""
         return {s: self.source.count(s) for s in sorted(set(self.source))}

@@ -23,7 +23,7 @@ from assistant.labelset import load_labelset
 from assistant.registry import Registry, writable_registry
 
 from .augment import AugmentConfig, NoiseBank
-from .corpus import Clip, find_clips, select
+from .corpus import Clip, find_clips, select, speaker_subset
 from .dataset import UNKNOWN_WORDS, concat, from_labels, noise_set
 from .distill import DistillConfig, train
 from .label import label_clips
@@ -165,6 +165,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         test = select(gsc, "test")
         if (data / "gsc_v01_sample").is_dir():
             real_train += select(find_clips([data / "gsc_v01_sample"]), "train")
+        real_train = speaker_subset(real_train, args.real_speakers)
     # 2. teacher labels (the folder names are never read on this path)
     labels = {}
     for part in (tts, real_train, real_val):
@@ -191,10 +192,11 @@ def run_pipeline(args: argparse.Namespace) -> int:
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)
     calib_x = train_set.x[np.random.default_rng(0).permutation(len(train_set))[:200]]
+    share = "" if args.real_speakers >= 1 else f", {args.real_speakers:g} of them"  # train_sources counts the clips
     provenance = {
         "teacher": teacher.id, "labelset": label_set.name, "labelset_id": label_set.id,
         "train_sources": train_set.counts(), "train_teacher_top": train_set.teacher_top_counts(),
-        "real_data": [f"{data / n} (train speakers)" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
+        "real_data": [f"{data / n} (train speakers{share})" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
                       if (data / n).is_dir()] if have_data else [],
         "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
         "kokoro_voices": {"per_command": n_kokoro, "per_other_word": n_kokoro // 5},
