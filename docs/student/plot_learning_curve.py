@@ -13,7 +13,7 @@ for r in d["runs"]:
 xs += [1630] * 4; ys += [100 * a for a in alls]
 fig, ax = plt.subplots(figsize=(7, 4.4))
 ax.scatter(xs, ys, label="student, v3's recipe (one point a seed)")
-ax.scatter(cx, cy, marker="s", s=60, label="+ the 43 calib speakers (seed 0)")
+ax.scatter(cx, cy, marker="s", s=60, label="+ the 43 calib speakers (seeds 0, 1)")
 ax.axhline(93.6, ls="--", c="tab:green", label="teacher tiny.en 93.6 %")
 ax.axhline(91.6, ls=":", c="tab:red", label="issue-3 target (teacher - 2)")
 ticks = sorted(set(xs + cx)); ax.set_xticks(ticks)
