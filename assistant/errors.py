@@ -88,3 +88,14 @@ def number_in(low: float, high: float = float("inf"), *, low_open: bool = False,
             raise argparse.ArgumentTypeError(f"must be in {interval}, not {text}")
         return value
     return parse
+
+
+def floats(text: str, flag: str, bars: bool = False) -> list[float]:
+    """``"0.9,0.99"`` -> [0.9, 0.99]; a clear error for anything else (``bars``: each in (0, 1])."""
+    try:
+        vals = [float(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        vals = []
+    if not vals or (bars and not all(0 < v <= 1 for v in vals)):
+        raise AssistantError(f"{flag} takes comma-separated numbers{' in (0, 1]' if bars else ''}, got {text!r}")
+    return vals

@@ -33,14 +33,13 @@ import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
 from assistant.decision import Action, Decider, DecisionConfig
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, floats
 from assistant.intents import IntentSet
 from assistant.loop import Assistant, LoopConfig, word_bars
 from assistant.measure import CHUNK
 from assistant.student import MANIFEST, Student
 
 from .bench_assistant import fmt_ms, fmt_pct
-from .bench_loop import floats
 
 NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 

@@ -7,23 +7,12 @@ import argparse
 from pathlib import Path
 
 from assistant.decision import DecisionConfig
-from assistant.errors import AssistantError
+from assistant.errors import AssistantError, floats
 from assistant.intents import IntentSet
 from assistant.registry import Registry
 from assistant.student import Student
 
 from .bench_assistant import fmt_ms, fmt_pct, false_accepts, real_command_response, write_report
-
-
-def floats(text: str, flag: str, bars: bool = False) -> list[float]:
-    """``"0.9,0.99"`` -> [0.9, 0.99]; a clear error for anything else (``bars``: each in (0, 1])."""
-    try:
-        vals = [float(x) for x in text.split(",") if x.strip()]
-    except ValueError:
-        vals = []
-    if not vals or (bars and not all(0 < v <= 1 for v in vals)):
-        raise AssistantError(f"{flag} takes comma-separated numbers{' in (0, 1]' if bars else ''}, got {text!r}")
-    return vals
 
 
 def bench_loop(args: argparse.Namespace) -> int:
