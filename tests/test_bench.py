@@ -131,6 +131,16 @@ def test_bench_loop_bad_setting_is_one_line(tmp_path: Path) -> None:
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "--accept takes comma-separated numbers" in p.stderr
 
 
+def test_sweep_flags_parse_comma_lists_and_refuse_the_rest() -> None:
+    from assistant.errors import AssistantError, floats
+
+    assert floats("0.9, 0.99,", "--accept", bars=True) == [0.9, 0.99]
+    assert floats("0,80", "--wait-for-pause") == [0.0, 80.0]
+    for text, bars in (("high", False), ("", False), ("0.9,2", True), ("0", True)):
+        with pytest.raises(AssistantError, match="--x takes comma-separated numbers"):
+            floats(text, "--x", bars=bars)
+
+
 def test_recorded_decisions_replay_the_loop_for_any_bars() -> None:
     """``training fit-bars`` records the loop's calls to its decision logic once and replays them per bar."""
     from assistant.audio import load_audio
