@@ -61,7 +61,6 @@ def collect(data: Path) -> tuple[list[dict], dict]:
     rows, t0, deferred = [], time.time(), 0
     for i, (src, c) in enumerate(jobs):
         a = load_audio(c.path).samples
-        truth = c.path.stem.split("_")[0] if src == "fsdd" else c.folder_label
         before, after = (np.zeros(0, np.float32), np.zeros(SAMPLE_RATE, np.float32)) if src == "fsdd" else _quiet(rng)
         n0 = len(scored)
         events = [e for e in stream_events(student, intents, a, before, after, transcribe=transcribe)
@@ -71,7 +70,7 @@ def collect(data: Path) -> tuple[list[dict], dict]:
             word = intents.command_word(e.transcript)
             if word is None or word not in COMMANDS:
                 continue
-            rows.append({"source": src, "file": c.path.name, "speaker": c.speaker, "split": c.split, "truth": truth,
+            rows.append({"source": src, "file": c.path.name, "speaker": c.speaker, "split": c.split, "truth": c.folder_label,
                          "heard": word, "carried_out": e.intent is not None,
                          "contrast": contrast(s, words.index(word), len(COMMANDS)),
                          "student_support": (e.decision.support or {}).get(word)})
