@@ -50,6 +50,15 @@ class DistillConfig:
     """Largest random shift of the log-mel input along its mel axis, in bins (0: off)."""
     eq_db: float = 0.0
     """Largest random colouration of the log-mel spectrum (tilt and slow ripples), in dB (0: off)."""
+    epoch_size: int = 0
+    """Examples drawn per epoch (with replacement, by :func:`draw_weights`); 0: each example once."""
+    balance: float = 0.0
+    """How evenly the teacher's classes are drawn: an example's chance goes as its class's count to the
+    power -balance (0: as the data has them; 1: every class equally often). Real speech floods eight
+    words and starves on/off and ``_unknown_``: the student learns the class balance it is shown."""
+    unknown_weight: float = 1.0
+    """Extra draw weight of the examples the teacher calls ``_unknown_`` (every other word and all
+    running speech share that one class)."""
     seed: int = 0
     threads: int = 2
 
@@ -64,6 +73,18 @@ def distill_loss(logits, teacher_probs, temperature: float, alpha: float):
     kl = F.kl_div(F.log_softmax(logits / t, dim=1), p_t, reduction="batchmean")
     ce = F.cross_entropy(logits, teacher_probs.argmax(dim=1))
     return t * t * kl + alpha * ce
+
+
+def draw_weights(soft: np.ndarray, labels: tuple[str, ...], balance: float, unknown_weight: float = 1.0,
+                 unknown: str = "_unknown_") -> np.ndarray:
+    """Chance of each example to be drawn, (N,) summing to 1: its teacher class's count ** -balance, times
+    ``unknown_weight`` for the class ``unknown``; ``soft`` (N, K) teacher posteriors."""
+    top = soft.argmax(axis=1)
+    counts = np.bincount(top, minlength=len(labels)).astype(np.float64)
+    w = np.maximum(counts[top], 1.0) ** -balance
+    if unknown in labels:
+        w[top == labels.index(unknown)] *= unknown_weight
+    return w / w.sum()
 
 
 def agreement(model, x: np.ndarray, soft: np.ndarray, batch: int = 256) -> float:
@@ -126,7 +147,10 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     model.mel_shift = cfg.mel_shift
     model.eq_db = cfg.eq_db
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
-    steps_per_epoch = max(1, int(np.ceil(len(train_set) / cfg.batch_size)))
+    per_epoch = cfg.epoch_size or len(train_set)
+    steps_per_epoch = max(1, int(np.ceil(per_epoch / cfg.batch_size)))
+    drawn = cfg.epoch_size > 0 or cfg.balance > 0
+    chance = draw_weights(train_set.soft, train_set.labels, cfg.balance, cfg.unknown_weight) if drawn else None
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
     average = None
@@ -168,16 +192,18 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
             break
         rng = np.random.default_rng(cfg.seed * 1000 + epoch)  # resumable: the epoch fixes the randomness
         t0 = time.perf_counter()
-        x = np.stack([s if src == "view" or rng.random() < cfg.p_clean else augment(s, rng, noise, aug)
-                      for s, src in zip(train_set.x, sources)])  # views: augmented once, then labelled
-        order = rng.permutation(len(x))
+        # drawn: augment only what this epoch draws, already in random order; else every example, shuffled
+        picked = rng.choice(len(train_set), size=per_epoch, p=chance) if drawn else np.arange(len(train_set))
+        x = np.stack([train_set.x[k] if sources[k] == "view" or rng.random() < cfg.p_clean
+                      else augment(train_set.x[k], rng, noise, aug) for k in picked])  # views: augmented once
+        order = np.arange(len(x)) if drawn else rng.permutation(len(x))
         model.train()
         total = 0.0
         for i in range(0, len(order), cfg.batch_size):
             idx = order[i:i + cfg.batch_size]
             if len(idx) < 2:
                 continue
-            loss = distill_loss(model(torch.from_numpy(x[idx])), soft[idx], cfg.temperature, cfg.alpha)
+            loss = distill_loss(model(torch.from_numpy(x[idx])), soft[picked[idx]], cfg.temperature, cfg.alpha)
             opt.zero_grad()
             loss.backward()
             opt.step()
