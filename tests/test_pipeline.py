@@ -208,3 +208,137 @@ def test_kokoro_blends_default_to_none_beside_real_audio_and_some_without() -> N
     assert kokoro_blends(3, real_data=True) == 3 and kokoro_blends(0, real_data=False) == 0
     with pytest.raises(ValueError, match="--kokoro"):
         kokoro_blends(-1, real_data=False)
+
+
+class _ContentTeacher:
+    """A stand-in teacher whose answer depends on the audio alone (its loudness picks the class): enough
+    to show which clips training sees, without loading Whisper."""
+
+    name, id, backend = "content", "content-teacher", "none"
+
+    def label_batch(self, audios, label_set, *, with_transcript: bool = True):
+        from assistant.teacher.base import TeacherLabel, Transcript
+
+        out = []
+        for a in audios:
+            k = int(np.abs(a).sum() * 1000) % len(label_set.labels)
+            logp = np.full(len(label_set.labels), np.log(0.1 / (len(label_set.labels) - 1)))
+            logp[k] = np.log(0.9)
+            out.append(TeacherLabel(label_set.labels, logp, Transcript("", 0.0, 0.0), 0.0, {}))
+        return out
+
+
+def _speech_commands_folder(root: Path, names: list[str], rng: np.random.Generator) -> None:
+    from training.synth import save_flac
+
+    for i in range(12):
+        word = names[i % len(names)]
+        save_flac(root / "gsc_mini_train" / word / f"{i:08x}_nohash_0.flac",
+                  (rng.standard_normal(16000) * 0.01 * (1 + i)).astype(np.float32))
+
+
+def test_folder_names_never_reach_the_training_set(tmp_path: Path) -> None:
+    """The same recordings under shuffled folder names give the same distillation set: training reads the
+    teacher's labels, never a folder's name."""
+    from assistant.labelset import load_labelset
+    from training.cache import LabelCache
+    from training.dataset import from_labels
+    from training.label import label_clips
+    from training.pipeline import real_corpus
+
+    label_set = load_labelset("speech_commands")
+    sets = []
+    for k, names in enumerate((["yes", "no", "up"], ["stop", "go", "left"])):
+        data = tmp_path / f"data{k}"
+        _speech_commands_folder(data, names, np.random.default_rng(0))
+        corpus = real_corpus(data)
+        clips = corpus.train["gsc_mini_train"] + corpus.val
+        labels = label_clips(clips, _ContentTeacher(), label_set, LabelCache(tmp_path / f"c{k}.sqlite"),
+                             progress=False).labels
+        ds = from_labels(sorted(clips, key=lambda c: c.path.name), labels, label_set, 16000, "real")
+        sets.append(ds)
+        assert corpus.counts() == {"gsc_mini_train": len(corpus.train["gsc_mini_train"])}
+    assert len(sets[0]) >= 6  # the speakers hashed to "test" are left out of a learning folder
+    np.testing.assert_array_equal(sets[0].x, sets[1].x)
+    np.testing.assert_array_equal(sets[0].soft, sets[1].soft)
+
+
+def test_every_real_folder_present_is_used_and_its_list_files_honoured(tmp_path: Path) -> None:
+    from training.pipeline import SPEECH_FOLDERS, real_corpus
+    from training.synth import save_flac
+
+    data = tmp_path / "data"
+    _speech_commands_folder(data, ["yes"], np.random.default_rng(1))
+    (data / "gsc_mini_train" / "validation_list.txt").write_text("yes/00000003_nohash_0.wav\n")
+    save_flac(data / "librispeech_snippets" / "19-198-0001.flac", np.zeros(32000, np.float32))
+    corpus = real_corpus(data)
+    assert "00000003" not in {c.speaker[4:] for c in corpus.train["gsc_mini_train"]}
+    assert [c.path.name for c in corpus.val] == ["00000003_nohash_0.flac"]
+    assert set(corpus.speech) == {"librispeech_snippets"} and set(corpus.speech) <= set(SPEECH_FOLDERS)
+    assert corpus.test == []  # evaluation speakers come from gsc_v2_test_dev alone
+
+
+def test_speech_windows_keep_speech_and_leave_pauses() -> None:
+    from training.windows import speech_windows
+
+    rng = np.random.default_rng(0)
+    audio = np.concatenate([np.zeros(16000), rng.standard_normal(24000) * 0.1, np.zeros(16000)]).astype(np.float32)
+    wins = speech_windows(audio, 16000, 8000, most=6)
+    assert wins and all(w.shape == (16000,) for w in wins)
+    assert all(np.sqrt(np.mean(w ** 2)) > 0.01 for w in wins)  # no window of pause alone
+    assert len(speech_windows(audio, 16000, 8000, most=1)) == 1
+    assert speech_windows(audio[:8000], 16000, 8000, most=3)[0].shape == (16000,)  # short: padded
+
+
+def test_cut_windows_are_fixed_files_that_a_rerun_finds(tmp_path: Path) -> None:
+    from training.corpus import Clip
+    from training.synth import save_flac
+    from training.windows import cut_windows
+
+    src = tmp_path / "long.flac"
+    save_flac(src, (np.random.default_rng(0).standard_normal(16000 * 4) * 0.1).astype(np.float32))
+    clip = Clip(src, "file:long", "should_not_travel", "folder")
+    first = cut_windows([clip], 16000, 8000, 3, tmp_path / "w", progress=False)
+    again = cut_windows([clip], 16000, 8000, 3, tmp_path / "w", progress=False)
+    assert len(first) == 3 and first == again
+    assert all(c.folder_label is None and c.speaker == "file:long" and c.path.is_file() for c in first)
+
+
+def test_balanced_drawing_gives_every_teacher_class_an_equal_share() -> None:
+    from training.distill import draw_weights
+
+    labels = ("yes", "on", "_unknown_")
+    soft = np.eye(3, dtype=np.float32)[[0] * 80 + [1] * 10 + [2] * 10]
+    w = draw_weights(soft, labels, balance=1.0)
+    share = [w[soft.argmax(1) == k].sum() for k in range(3)]
+    np.testing.assert_allclose(share, [1 / 3] * 3)
+    np.testing.assert_allclose(draw_weights(soft, labels, balance=0.0), 1 / 100)  # as the data has them
+    w = draw_weights(soft, labels, balance=1.0, unknown_weight=2.0)
+    np.testing.assert_allclose([w[soft.argmax(1) == k].sum() for k in range(3)], [0.25, 0.25, 0.5])
+
+
+def test_the_real_audio_recipe_applies_only_beside_real_audio_and_flags_win() -> None:
+    from training.distill import DistillConfig
+    from training.pipeline import REAL_RECIPE, recipe
+
+    assert recipe(True) == REAL_RECIPE
+    assert recipe(False) == {"epochs": DistillConfig.epochs, "epoch_size": 0, "balance": 0.0, "unknown_weight": 1.0}
+    assert recipe(True, epochs=3, balance=0.0)["epochs"] == 3 and recipe(True, balance=0.0)["balance"] == 0.0
+
+
+def test_the_manifest_names_every_real_folder_and_how_much_of_it(tmp_path: Path) -> None:
+    from training.pipeline import real_corpus
+    from training.synth import save_flac
+    from training.windows import cut_windows
+
+    data = tmp_path / "data"
+    _speech_commands_folder(data, ["yes", "no"], np.random.default_rng(2))
+    save_flac(data / "wakeword_phrases" / "smart_mirror" / "a.flac", np.ones(48000, np.float32) * 0.1)
+    corpus = real_corpus(data)
+    corpus.train["wakeword_phrases"] = cut_windows(corpus.speech["wakeword_phrases"], 16000, 8000, 2,
+                                                   tmp_path / "w", progress=False)
+    got = corpus.provenance(data)
+    n = len(corpus.train["gsc_mini_train"])
+    assert got["real_data"] == {str(data / "gsc_mini_train"): f"{n} clips of its train speakers",
+                                str(data / "wakeword_phrases"): "2 one-second windows of 1 recordings"}
+    assert got["real_validation"].endswith("calib speakers of gsc_mini_train")

@@ -173,6 +173,21 @@ def cmd_bench_student(args: argparse.Namespace) -> int:
     return bench_student(args)
 
 
+def cmd_bench_noise(args: argparse.Namespace) -> int:
+    from .bench_noise import plot_bench_noise, print_bench_noise, run_bench_noise
+    from .evaluate import write_json
+
+    from assistant.errors import floats
+
+    args.snr = floats(args.snr, "--snr")
+    r = run_bench_noise(args)
+    r["plot"] = str(plot_bench_noise(r, Path(args.report_dir) / "noise-accuracy.png"))
+    print_bench_noise(r)
+    print(f"plot: {r['plot']}")
+    write_json(args.json, r)
+    return 0
+
+
 def cmd_bench_assistant(args: argparse.Namespace) -> int:
     from .bench_assistant import bench_assistant
 
@@ -408,7 +423,15 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with real audio: do not choose the new student's decision bars (training fit-bars, ~2 min)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
-    p.add_argument("--epochs", type=at_least(1), default=DistillConfig.epochs)
+    p.add_argument("--epochs", type=at_least(1), default=None,
+                   help="passes of --epoch-size examples (default: 30 with real audio, else 100)")
+    p.add_argument("--epoch-size", type=at_least(0), default=None,
+                   help="examples drawn per epoch (default: 12000 with real audio; 0: each example once)")
+    p.add_argument("--balance", type=number_in(0, 1), default=None,
+                   help="draw the teacher's classes evenly: 1 equally often, 0 as the data has them "
+                        "(default: 1 with real audio, else 0)")
+    p.add_argument("--unknown-weight", type=number_in(0, 10, low_open=True), default=None,
+                   help="extra draw weight of what the teacher calls _unknown_ (default: 1.5 with real audio, else 1)")
     p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
     p.add_argument("--blocks", type=block_counts, default=DistillConfig.blocks,
                    help="BC-ResNet blocks in each of the 4 stages, e.g. 3,3,3,3 (default: 2,2,2,2)")
@@ -464,6 +487,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
     p.set_defaults(func=cmd_bench_student)
+
+    p = sub.add_parser("bench-noise", help="student vs teacher on the test speakers with real noise mixed in at set SNRs")
+    p.add_argument("model", nargs="?", default="speech_commands", help="model directory or registry name")
+    p.add_argument("--data", default="../shared/data", help="folder holding gsc_v2_test_dev and noise")
+    p.add_argument("--snr", default="20,10,5", help="SNRs in dB, comma-separated")
+    p.add_argument("--teacher", default="tiny.en")
+    p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--seed", type=at_least(0), default=0, help="which noise stretch each clip gets")
+    p.add_argument("--every", type=at_least(1), default=1, help="use every k-th test clip (default: all)")
+    p.add_argument("--registry", default=None)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--report-dir", default="docs/student")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=cmd_bench_noise)
 
     p = sub.add_parser("bench-assistant", help="assistant loop: response times (real-time session) and false accepts")
     p.add_argument("--session", default="audio_samples/session")

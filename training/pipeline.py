@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 import logging
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +30,7 @@ from .label import label_clips
 from .samples import COMMANDS
 from .synth import synthesize_cached, voices
 from .views import augmented_views
+from .windows import cut_windows
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +80,21 @@ def kokoro_blends(requested: int | None, real_data: bool) -> int:
     return 0 if real_data else SYNTHETIC_ONLY_KOKORO
 
 
+REAL_RECIPE = {"epochs": 30, "epoch_size": 12000, "balance": 1.0, "unknown_weight": 1.5}
+"""How the student is shown ~10 k real clips: every teacher class drawn equally often (``_unknown_`` half
+as often again), 12 k draws an epoch (docs/student/README.md measured it). Without real audio the
+synthetic set is small and even, and each example is shown once an epoch for 100 epochs."""
+
+
+def recipe(real: bool, epochs: int | None = None, epoch_size: int | None = None, balance: float | None = None,
+           unknown_weight: float | None = None) -> dict:
+    """The drawing settings of :class:`DistillConfig`: each one given, else :data:`REAL_RECIPE` with real
+    audio, else the dataclass's own default (every example once an epoch)."""
+    base = REAL_RECIPE if real else {k: getattr(DistillConfig, k) for k in REAL_RECIPE}
+    given = {"epochs": epochs, "epoch_size": epoch_size, "balance": balance, "unknown_weight": unknown_weight}
+    return {k: base[k] if v is None else v for k, v in given.items()}
+
+
 def tts_clips(words: tuple[str, ...], n_voices: int, cache_dir: Path, seed: int, progress: bool,
               n_kokoro: int = 0) -> list[Clip]:
     """Synthesise every word in ``n_voices`` Piper/espeak-ng voices and ``n_kokoro`` Kokoro style blends
@@ -122,6 +138,65 @@ def learnt_from_real(manifest) -> bool:
     return bool((manifest.extra.get("data") or {}).get("train_sources", {}).get("real"))
 
 
+COMMAND_FOLDERS = ("gsc_v2_test_dev", "gsc_v01_sample", "gsc_mini_train")
+"""Folders of Speech Commands recordings under ``--data``: their ``train`` speakers are learnt from, the
+``calib`` (validation) speakers validate, and ``gsc_v2_test_dev``'s ``test`` speakers are the evaluation."""
+
+SPEECH_FOLDERS = ("librispeech_snippets", "wakeword_phrases")
+"""Folders of longer recordings of speech that is no command, cut into 1 s windows (:mod:`.windows`).
+The spoken digits and coffee orders are not among them: they are the no-command audio the loop's false
+accepts are measured on (``training bench-assistant``), so the student never hears them in training."""
+
+SPEECH_WINDOW_HOP_S = 0.5
+SPEECH_WINDOWS_PER_FILE = {"librispeech_snippets": 6, "wakeword_phrases": 2}
+"""Most windows taken from one file: a 6 s reading holds ~6 one-second stretches of speech, a ~1 s
+two-word phrase (inside 3 s of silence) two."""
+
+
+@dataclass
+class RealCorpus:
+    """The real recordings found under ``--data``, by role. Folder names are kept for the manifest and the
+    evaluation; training reads only the teacher's labels of each clip."""
+
+    train: dict[str, list[Clip]] = field(default_factory=dict)
+    """Folder name -> its clips by train speakers (and ``wakeword``/``librispeech`` windows' source files)."""
+    val: list[Clip] = field(default_factory=list)
+    test: list[Clip] = field(default_factory=list)
+    speech: dict[str, list[Clip]] = field(default_factory=dict)
+    """Folder name -> its long no-command recordings, still to be cut into windows."""
+
+    def counts(self) -> dict[str, int]:
+        """Clips (or long recordings) used per folder."""
+        return {**{k: len(v) for k, v in self.train.items()}, **{k: len(v) for k, v in self.speech.items()}}
+
+    def provenance(self, data: Path, share: str = "") -> dict:
+        """The manifest's record of each real folder learnt from and how much of it (``share``: which part
+        of the speakers, in words)."""
+        return {"real_data": {str(data / name): f"{len(clips)} clips of its train speakers{share}"
+                              if name not in self.speech else
+                              f"{len(clips)} one-second windows of {len(self.speech[name])} recordings{share}"
+                              for name, clips in self.train.items()},
+                "real_validation": f"{len(self.val)} clips of the calib speakers of "
+                                   f"{', '.join(n for n in self.train if n not in self.speech) or 'none'}"}
+
+
+def real_corpus(data: Path, speakers: float = 1.0) -> RealCorpus:
+    """Every real folder of :data:`COMMAND_FOLDERS` and :data:`SPEECH_FOLDERS` present under ``data``, split
+    by speaker (each folder's own list files first); ``speakers`` keeps that share of the train speakers."""
+    out = RealCorpus()
+    for name in COMMAND_FOLDERS:
+        if (data / name).is_dir():
+            clips = find_clips([data / name])
+            out.train[name] = speaker_subset(select(clips, "train"), speakers)
+            out.val += select(clips, "calib")
+            if name == "gsc_v2_test_dev":
+                out.test = select(clips, "test")
+    for name in SPEECH_FOLDERS:
+        if (data / name).is_dir():
+            out.speech[name] = speaker_subset(find_clips([data / name]), speakers)
+    return out
+
+
 def run_pipeline(args: argparse.Namespace) -> int:
     """Build, evaluate, export and promote a student; prints a summary and writes ``--json``."""
     from assistant.teacher import load_teacher
@@ -155,17 +230,14 @@ def run_pipeline(args: argparse.Namespace) -> int:
     tts_dir = cache_root() / "tts"
     tts = tts_clips(COMMANDS, args.voices, tts_dir, 0, progress, n_kokoro) + \
         tts_clips(UNKNOWN_WORDS, max(2, args.voices // 4), tts_dir, 1, progress, n_kokoro // 5)
-    real_train: list[Clip] = []
-    real_val: list[Clip] = []
-    test: list[Clip] = []
-    if have_data:
-        gsc = find_clips([data / "gsc_v2_test_dev"])
-        real_train = select(gsc, "train")
-        real_val = select(gsc, "calib")
-        test = select(gsc, "test")
-        if (data / "gsc_v01_sample").is_dir():
-            real_train += select(find_clips([data / "gsc_v01_sample"]), "train")
-        real_train = speaker_subset(real_train, args.real_speakers)
+    real = real_corpus(data, args.real_speakers) if have_data else RealCorpus()
+    window_dir = cache_root() / "windows"
+    hop = int(SPEECH_WINDOW_HOP_S * fe.sample_rate)
+    for name, files in real.speech.items():
+        real.train[name] = cut_windows(files, window, hop, SPEECH_WINDOWS_PER_FILE.get(name, 4), window_dir,
+                                       progress=progress)
+    real_train = [c for clips in real.train.values() for c in clips]
+    real_val, test = real.val, real.test
     # 2. teacher labels (the folder names are never read on this path)
     labels = {}
     for part in (tts, real_train, real_val):
@@ -186,7 +258,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     val_set = from_labels(real_val, labels, label_set, window, "real") if real_val else \
         from_labels(tts[::7], labels, label_set, window, "tts")
     # 4. distil
-    cfg = DistillConfig(epochs=args.epochs, threads=args.threads, seed=args.seed, width=args.width,
+    drawing = recipe(bool(real_train), args.epochs, args.epoch_size, args.balance, args.unknown_weight)
+    cfg = DistillConfig(**drawing, threads=args.threads, seed=args.seed, width=args.width,
                         blocks=args.blocks, ema=args.ema, mel_shift=args.mel_shift, eq_db=args.eq_db)
     aug = AugmentConfig()
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
@@ -196,8 +269,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     provenance = {
         "teacher": teacher.id, "labelset": label_set.name, "labelset_id": label_set.id,
         "train_sources": train_set.counts(), "train_teacher_top": train_set.teacher_top_counts(),
-        "real_data": [f"{data / n} (train speakers{share})" for n in ("gsc_v2_test_dev", "gsc_v01_sample")
-                      if (data / n).is_dir()] if have_data else [],
+        **real.provenance(data, share),
         "tts": f"{len(tts)} clips: {len(COMMANDS)} commands + {len(UNKNOWN_WORDS)} other words",
         "kokoro_voices": {"per_command": n_kokoro, "per_other_word": n_kokoro // 5},
         "views_per_clip": args.views,
