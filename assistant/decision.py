@@ -39,15 +39,12 @@ class DecisionConfig:
     """Thresholds of the decision."""
 
     accept: float = 0.9998
-    """Smoothed probability of a command needed to answer at once (below it, the teacher decides). With
-    ``smooth`` 2 (was 0.999 over 4 hops): real-voice median 40 -> -49 ms, false accepts 6 -> 4 in 1.45 h,
-    wrong instant answers 1.5 -> 0.8 %, at the price of 9 % more commands left to the teacher (README).
-    A student's manifest may carry its own, with ``instant`` (:data:`MODEL_BARS`, ``training fit-bars``)."""
+    """Smoothed command probability that answers at once (below it, the teacher decides). A student's
+    manifest carries its own, with ``instant`` (:data:`MODEL_BARS`, chosen by ``training fit-bars``);
+    this default applies to a student without them. Measured: docs/loop.md."""
     ignore: float = 0.95
-    """Mean probability of ``_silence_`` over a segment at which it is noise: IGNORE (not sent to the
-    teacher, which tends to hear "Okay." in noise). Chosen on the calibration speakers of Speech Commands
-    (280 command clips, student v2): 4 segments at >= 0.99 (lost at either bar), one at 0.94, the rest
-    <= 0.70; the kitchen and dishes noise the teacher heard as "Okay." sat at 0.98-0.99 (0.99 let it through)."""
+    """Mean ``_silence_`` probability over a segment at which it is noise: IGNORE, not sent to the
+    teacher (Whisper hears "Okay." in kitchen noise). Chosen on the calib speakers: docs/loop.md."""
     smooth: int = 2
     """Hops averaged (moving mean of the student's posteriors; 2 x 50 ms)."""
     min_speech_s: float = 0.15
@@ -58,29 +55,21 @@ class DecisionConfig:
     """No instant answer once the speech has gone on longer than this (a longer query is under way)."""
     min_pause_s: float = 0.08
     """Answer a confident command only once the speaker has paused this long (0: at once), unless it is
-    sure beyond ``instant``. A sentence that starts like a keyword ("Brew an iced mocha" heard as "right")
-    runs on without a pause. Chosen with ``instant`` on the calib speakers (``training bench-loop``,
-    session 6): median 50 ms (all at once: -10), the same answers at once (50.0 vs 51.2 %, none wrong);
-    false accepts of the student alone 4 -> 1 in 1.45 h of no-command audio (waiting for every answer:
-    120 ms)."""
+    sure beyond ``instant``: a sentence that starts like a keyword ("Brew an iced mocha" heard as
+    "right") runs on without a pause. Fewer false accepts in chatter for ~60 ms: docs/loop.md."""
     instant: float = 0.99997
     """With ``min_pause_s`` > 0: a command at least this sure is answered at once all the same (only the
     merely sure wait for the pause). 1: every answer waits."""
     agree: float = 0.1
     """A deferred segment that the teacher hears as just a command word is carried out only if the
     student gave that word at least this (its peak smoothed probability in the segment); else "I didn't
-    catch that". Chosen on the calibration speakers (student v3): of 104 deferred commands the teacher
-    answered with a bare word (all right), 0.1 stops 2 (their word at 0.009 and 0.016; 0.2 would stop 4).
-    The spoken digits the teacher takes for commands mostly get little from the student ("four" -> "go"
-    0.008-0.04); "one" -> "on" and one "nine" -> "right" get 0.97-0.999 and still pass (README)."""
+    catch that": both models must agree on a bare word, which stops most spoken digits the teacher takes
+    for commands. Chosen on the calib speakers: docs/loop.md."""
     posterior_teacher: float = 0.97
     """When the teacher's transcript names no intent (Whisper writes "of" for "off", "Cry." for "right"),
     a command-length segment is still answered if the teacher's own posterior over the command labels
     puts at least this on one command and the student gave that command at least ``posterior_student``.
-    Chosen together: the most calib-speaker commands recovered (+10 of 280, none wrong) with no false
-    accept added on the no-command audio outside the test split (FSDD nicolas/theo/jackson, coffee orders
-    of the train/calib split); lower bars let through digits both models hear as commands ("nine" -> no,
-    "eight" -> right). 1 turns the fallback off."""
+    Lower bars let through digits both models hear as commands; 1 turns the fallback off (docs/loop.md)."""
     posterior_student: float = 0.9
     """The student's share for the teacher's command in that fallback (its peak in the segment)."""
 

@@ -12,11 +12,11 @@ bars are chosen for it, on speakers and audio kept out of every reported figure:
 The loop runs once per clip with the student; its calls to the decision logic do not depend on the bars,
 so they are recorded and replayed for every pair of bars (pure :class:`~assistant.decision.Decider`). The
 rule: the most commands answered at once and right, with at most ``--max-wrong`` of them wrong, a median
-answer at most ``--max-median-ms`` after the word's end (issue 4's 60 ms) and at most
+answer at most ``--max-median-ms`` after the word's end (60 ms: the loop's response-time target) and at most
 ``--max-false-accepts`` per hour; ties go to the stricter bars. When no pair meets all three: the fewest
 false accepts, then the fewest wrong, then the most right. The ``test`` part of the no-command audio is
-replayed too and reported, never used for the choice. For the shipped student this rule picks the bars
-chosen by hand in sessions 5-6 (0.9998 / 0.99997).
+replayed too and reported, never used for the choice. For student v3 this rule picks the bars that had
+been chosen for it by hand (0.9998 / 0.99997; docs/loop.md).
 """
 
 from __future__ import annotations

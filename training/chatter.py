@@ -3,8 +3,8 @@ voices, cut into the student's windows every quarter second, with the **current 
 their soft labels (its new word at 0).
 
 A fine-tune that adds a word sees the new word's clips and single-word rehearsal clips only, so nothing
-holds its outputs on running speech where it was: in session 15 an added "marvin" fired 43 times in
-1.45 h of real no-command audio and the old words' false accepts rose from 1 to 4. Chatter windows
+holds its outputs on running speech where it was, and an added word then fires in real no-command audio
+(docs/add-intent/README.md). Chatter windows
 keep the old student's answers on running speech (learning without forgetting) and teach that running
 speech is not the new word. The sentences are written for this file and hold none of the student's
 command words; a sentence that holds a new phrase is left out.

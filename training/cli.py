@@ -372,8 +372,8 @@ def build_parser() -> argparse.ArgumentParser:
                         f"(0-7; default {BRANCH_AT}): only the branch trains, so every old output stays as "
                         "it was (a student that already has branches splits where they do)")
     p.add_argument("--whole", action="store_true",
-                   help="fine-tune the whole student instead of a side branch (the default until session 17: the "
-                        "old words drift a little; see README)")
+                   help="fine-tune the whole student instead of a side branch (the old words drift a little; "
+                        "docs/add-intent/README.md)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--data", default="../shared/data", help="real audio for rehearsal (train speakers) if present")
@@ -553,7 +553,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--max-false-accepts", type=float, default=1.0,
                    help="most false accepts per hour of no-command audio (default %(default)s)")
     p.add_argument("--max-median-ms", type=float, default=60.0,
-                   help="latest median answer after the word's end (default %(default)s, issue 4's target)")
+                   help="latest median answer after the word's end (default %(default)s)")
     p.add_argument("--every", type=at_least(1), default=1, help="use one clip and file in this many (quick looks)")
     p.add_argument("--write", action="store_true", help="store the chosen bars in the model's manifest")
     p.add_argument("--json", default=None)

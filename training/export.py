@@ -120,9 +120,9 @@ def _frontend_nodes(path: Path) -> list[str]:
 
 def quantize_int8(fp32: Path, out: Path, calibration: np.ndarray, small: bool = True) -> None:
     """Static QDQ int8 of the CNN (per channel), the front end left in float. Activations are unsigned
-    (u8 x s8, ONNX Runtime's fast x86 path): 0.45 ms per window against 0.59 with s8 activations, the
-    same agreement with the float model (student v3, this machine) - still slower than float's 0.32.
-    ``small``: then :func:`compact` it (v3: 173 -> 92 KiB, the same logits)."""
+    (u8 x s8, ONNX Runtime's fast x86 path: faster than s8 activations at the same agreement, though still
+    slower than float on this CNN; docs/bench/bench.md). ``small``: then :func:`compact` it (about half
+    the size, the same logits)."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
 
     class Reader(CalibrationDataReader):

@@ -25,9 +25,8 @@ log = logging.getLogger(__name__)
 SCORING_VERSION = 1  # bump when scoring changes in a way that invalidates cached labels
 MAX_TRANSCRIPT_TOKENS = 224
 NOISE_PROB = 0.5
-""":meth:`Teacher.hear` drops the transcript of a segment whose ``_silence_`` posterior reaches this. On
-deferred segments of student v2 (Speech Commands calibration speakers, noise recordings): spoken words
-scored at most 0.39, the kitchen/dishes noise Whisper transcribed as "Okay." 0.72-0.94 (8 of 9)."""
+""":meth:`Teacher.hear` drops the transcript of a segment whose ``_silence_`` posterior reaches this: deferred
+spoken words score well below it, the kitchen noise Whisper transcribes as "Okay." above (docs/loop.md)."""
 
 
 @lru_cache(maxsize=1)
