@@ -1,4 +1,4 @@
-"""Probe (session 19, not built into the loop): could the teacher itself tell a spoken digit it hears as a
+"""Probe (2026-11-29, not built into the loop): could the teacher itself tell a spoken digit it hears as a
 command ("one" -> "On.") from the real command, if it were asked to weigh the word against the other
 Speech Commands words?
 

@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def main(json_path: str, png_path: str) -> None:
-    """One point per run: accuracy against the real clips learnt from; calib-speaker runs apart."""
+    """One point per run: accuracy against the real clips learnt from (log scale); calib-speaker runs and v4's recipe apart."""
     d = json.load(open(json_path))
     earlier = d["earlier_runs_same_recipe_all_speakers"]
     first_runs = [earlier["seed 0 (v3)"], earlier["seed 1"][0], earlier["seed 2"], earlier["seed 3"]]
@@ -27,17 +27,25 @@ def main(json_path: str, png_path: str) -> None:
         if run["calib_speakers_too"]:
             calib_seeds.append(run["seed"])
     teacher = 100 * d["teacher_test_accuracy"]
+    v4 = [(r["real_train_clips"], 100 * r["test_accuracy"]) for r in d.get("v4_recipe_runs", [])]
+    for r in d.get("v4_recipe_runs", []):
+        speakers[r["real_train_clips"]] = r["real_train_speakers"]
 
     fig, ax = plt.subplots(figsize=(7, 4.4))
     ax.scatter(*zip(*plain), label="student, v3's recipe (one point a seed)")
     ax.scatter(*zip(*calib), marker="s", s=60,
                label=f"+ the 43 calib speakers (seeds {', '.join(map(str, calib_seeds))})")
+    if v4:
+        ax.scatter(*zip(*v4), marker="^", s=60, c="tab:purple",
+                   label="v4's recipe: + gsc_mini_train and speech windows, balanced draws")
     ax.axhline(teacher, ls="--", c="tab:green", label=f"teacher tiny.en {teacher:.1f} %")
-    ax.axhline(teacher - 2, ls=":", c="tab:red", label="issue-3 target (teacher - 2)")
+    ax.axhline(teacher - 1.5, ls=":", c="tab:red", label="target: teacher - 1.5")
     ticks = sorted(speakers)
     ax.set_xticks(ticks)
+    ax.minorticks_off()
     ax.set_xticklabels([f"{t:,}\n{speakers[t]}" + (" spk" if i == 0 else "") for i, t in enumerate(ticks)])
-    ax.set_ylim(75, 95)
+    ax.set_xscale("log")
+    ax.set_ylim(75, 97)
     ax.margins(x=0.1)
     ax.grid(alpha=.3)
     ax.set_xlabel("teacher-labelled real training clips (speakers)")
