@@ -342,3 +342,16 @@ def test_the_manifest_names_every_real_folder_and_how_much_of_it(tmp_path: Path)
     assert got["real_data"] == {str(data / "gsc_mini_train"): f"{n} clips of its train speakers",
                                 str(data / "wakeword_phrases"): "2 one-second windows of 1 recordings"}
     assert got["real_validation"].endswith("calib speakers of gsc_mini_train")
+
+
+def test_running_speech_windows_are_balanced_as_a_group_of_their_own() -> None:
+    """Thousands of speech windows must not take the other words' share of ``_unknown_``'s draws."""
+    from training.distill import draw_weights
+
+    labels = ("yes", "_unknown_")
+    soft = np.eye(2, dtype=np.float32)[[0] * 50 + [1] * 10 + [1] * 1000]
+    sources = ["real"] * 60 + ["speech"] * 1000
+    w = draw_weights(soft, labels, balance=1.0, sources=sources)
+    np.testing.assert_allclose([w[:50].sum(), w[50:60].sum(), w[60:].sum()], [1 / 3] * 3)
+    w = draw_weights(soft, labels, balance=1.0, unknown_weight=2.0, sources=sources)
+    np.testing.assert_allclose([w[:50].sum(), w[50:60].sum(), w[60:].sum()], [0.25, 0.5, 0.25])

@@ -75,15 +75,26 @@ def distill_loss(logits, teacher_probs, temperature: float, alpha: float):
     return t * t * kl + alpha * ce
 
 
+BALANCED_APART = ("speech",)
+"""Sources balanced as a group of their own rather than under their teacher class: thousands of windows of
+running speech would otherwise take nearly all of ``_unknown_``'s draws from the single other words that
+a user says between commands."""
+
+
 def draw_weights(soft: np.ndarray, labels: tuple[str, ...], balance: float, unknown_weight: float = 1.0,
-                 unknown: str = "_unknown_") -> np.ndarray:
-    """Chance of each example to be drawn, (N,) summing to 1: its teacher class's count ** -balance, times
-    ``unknown_weight`` for the class ``unknown``; ``soft`` (N, K) teacher posteriors."""
+                 unknown: str = "_unknown_", sources: list[str] | None = None) -> np.ndarray:
+    """Chance of each example to be drawn, (N,) summing to 1: its group's count ** -balance, times
+    ``unknown_weight`` for the class ``unknown``. A group is the teacher's class (``soft`` (N, K)
+    posteriors), or the source for the sources in :data:`BALANCED_APART`."""
     top = soft.argmax(axis=1)
-    counts = np.bincount(top, minlength=len(labels)).astype(np.float64)
-    w = np.maximum(counts[top], 1.0) ** -balance
+    group = top.copy()
+    if sources is not None:
+        for k, name in enumerate(BALANCED_APART):
+            group[np.array([s == name for s in sources], bool)] = len(labels) + k
+    counts = np.bincount(group, minlength=len(labels) + len(BALANCED_APART)).astype(np.float64)
+    w = np.maximum(counts[group], 1.0) ** -balance
     if unknown in labels:
-        w[top == labels.index(unknown)] *= unknown_weight
+        w[group == labels.index(unknown)] *= unknown_weight
     return w / w.sum()
 
 
@@ -150,7 +161,8 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     per_epoch = cfg.epoch_size or len(train_set)
     steps_per_epoch = max(1, int(np.ceil(per_epoch / cfg.batch_size)))
     drawn = cfg.epoch_size > 0 or cfg.balance > 0
-    chance = draw_weights(train_set.soft, train_set.labels, cfg.balance, cfg.unknown_weight) if drawn else None
+    chance = draw_weights(train_set.soft, train_set.labels, cfg.balance, cfg.unknown_weight,
+                          sources=train_set.source) if drawn else None
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
     average = None

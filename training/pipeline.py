@@ -80,7 +80,7 @@ def kokoro_blends(requested: int | None, real_data: bool) -> int:
     return 0 if real_data else SYNTHETIC_ONLY_KOKORO
 
 
-REAL_RECIPE = {"epochs": 30, "epoch_size": 12000, "balance": 1.0, "unknown_weight": 1.5}
+REAL_RECIPE = {"epochs": 20, "epoch_size": 12000, "balance": 1.0, "unknown_weight": 2.0}
 """How the student is shown ~10 k real clips: every teacher class drawn equally often (``_unknown_`` half
 as often again), 12 k draws an epoch (docs/student/README.md measured it). Without real audio the
 synthetic set is small and even, and each example is shown once an epoch for 100 epochs."""
@@ -236,17 +236,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
     for name, files in real.speech.items():
         real.train[name] = cut_windows(files, window, hop, SPEECH_WINDOWS_PER_FILE.get(name, 4), window_dir,
                                        progress=progress)
-    real_train = [c for clips in real.train.values() for c in clips]
+    real_train = [c for name, clips in real.train.items() if name not in real.speech for c in clips]
+    speech = [c for name, clips in real.train.items() if name in real.speech for c in clips]
     real_val, test = real.val, real.test
     # 2. teacher labels (the folder names are never read on this path)
     labels = {}
-    for part in (tts, real_train, real_val):
+    for part in (tts, real_train, speech, real_val):
         if part:
             labels.update(label_clips(part, teacher, label_set, cache, progress=progress).labels)
     # 3. distillation set (+ augmented copies with the teacher's own labels)
     parts = [from_labels(tts, labels, label_set, window, "tts")]
     if real_train:
         parts.append(from_labels(real_train, labels, label_set, window, "real"))
+    if speech:
+        parts.append(from_labels(speech, labels, label_set, window, "speech"))
     n = sum(len(p) for p in parts)
     if args.views:
         views = augmented_views(tts + real_train, args.views, window, noise, cache_root() / "views",
