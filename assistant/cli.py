@@ -404,7 +404,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--top", type=at_least(1), default=3)
     p.set_defaults(func=cmd_score)
 
-    from .bench import add_parser as add_bench
+    from .bench.run import add_parser as add_bench
     from .record import add_parser as add_record
 
     add_bench(sub)

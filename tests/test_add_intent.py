@@ -259,7 +259,7 @@ def test_new_intents_from_a_yaml_file(tmp_path: Path) -> None:
 
 def test_bench_pools_every_words_clips_per_mode() -> None:
     """Pooled recall counts clips, not words: 7/8 and 10/10 pool to 17/18; false accepts likewise."""
-    from training.bench_add_intent import pool
+    from training.bench.add_intent import pool
 
     def row(word: str, mode: str, hits: int, n: int, fa: int, change: float, s: float) -> dict:
         return {"word": word, "mode": mode, "hits": hits, "recall": hits / n, "new_clips": n, "false_accepts": fa,
@@ -280,7 +280,7 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     import argparse
     import json
 
-    from training.bench_add_intent import _done_rows, report
+    from training.bench.add_intent import _done_rows, report
 
     row = {"word": "bird", "mode": "text only", "seconds": 88.0, "kept": 23, "dropped": 1, "recall": 3 / 7,
            "hits": 3, "new_clips": 7, "missed_as": {"_unknown_": 4}, "new_speakers": 7, "false_accepts": 9,

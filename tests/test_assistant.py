@@ -317,7 +317,7 @@ def test_shipped_session_and_bench_functions(tmp_path: Path) -> None:
 
     from assistant.registry import Registry
     from assistant.student import Student
-    from training.bench_assistant import false_accepts, session_run
+    from training.bench.assistant import false_accepts, session_run
 
     meta = json.loads((SAMPLES / "session" / "session.json").read_text())
     audio = load_audio(SAMPLES / "session" / "session.flac", max_seconds=None).samples
@@ -340,7 +340,7 @@ def test_the_whole_assistant_on_command_clips_is_counted() -> None:
     from assistant.corpus import find_clips
     from assistant.registry import Registry
     from assistant.student import Student
-    from training.bench_assistant import real_command_outcomes
+    from training.bench.assistant import real_command_outcomes
 
     clips = [c for c in find_clips([SAMPLES / "commands"]) if not c.folder_label.startswith("_")]
     out = real_command_outcomes(Student(Registry().path()), IntentSet.load(), clips, lambda a: "Stop.")

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from assistant import virtualmic
+from assistant.bench import virtualmic
 from assistant.registry import PACKAGE_ROOT, Registry
 
 from .conftest import COMMANDS, ROOT
@@ -78,7 +78,7 @@ def test_bench_startup_on_a_virtual_microphone(bench: tuple[Path, dict]) -> None
 
 
 def test_small_device_profile_pins_one_core() -> None:
-    p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model",
+    p = subprocess.run([sys.executable, "-m", "assistant.bench.worker", "student", "--model",
                         str(Registry(PACKAGE_ROOT).path("speech_commands")), "--window-runs", "5", "--profile", "small"],
                        capture_output=True, text=True, timeout=120)
     assert p.returncode == 0, p.stderr
@@ -89,14 +89,14 @@ def test_small_device_profile_pins_one_core() -> None:
 def test_sample_only_worker_scores_the_sample_and_accuracy_splits(tmp_path: Path) -> None:
     import argparse
 
-    from assistant.bench import pick_clips, split_accuracy
+    from assistant.bench.run import pick_clips, split_accuracy
 
     model = Registry(PACKAGE_ROOT).path("speech_commands")
     clips = tmp_path / "clips.json"
     info = pick_clips(argparse.Namespace(clips=str(COMMANDS), data=str(tmp_path), per_class=1), (), clips)
     runs = {}
     for extra in ([], ["--sample-only"]):
-        p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model", str(model),
+        p = subprocess.run([sys.executable, "-m", "assistant.bench.worker", "student", "--model", str(model),
                             "--window-runs", "3", "--clips", str(clips), *extra], capture_output=True, text=True, timeout=120)
         assert p.returncode == 0, p.stderr
         runs[bool(extra)] = json.loads(p.stdout)
@@ -107,7 +107,7 @@ def test_sample_only_worker_scores_the_sample_and_accuracy_splits(tmp_path: Path
 
 
 def test_bench_worker_bad_model_is_one_line() -> None:
-    p = subprocess.run([sys.executable, "-m", "assistant.bench_worker", "student", "--model", "/nonexistent"],
+    p = subprocess.run([sys.executable, "-m", "assistant.bench.worker", "student", "--model", "/nonexistent"],
                        capture_output=True, text=True, timeout=60)
     assert p.returncode == 2 and p.stderr.strip().count("\n") == 0 and "no such model directory" in p.stderr
 
@@ -144,10 +144,10 @@ def test_sweep_flags_parse_comma_lists_and_refuse_the_rest() -> None:
 def test_recorded_decisions_replay_the_loop_for_any_bars() -> None:
     """``training fit-bars`` records the loop's calls to its decision logic once and replays them per bar."""
     from assistant.audio import load_audio
+    from assistant.bench.measure import CHUNK
     from assistant.decision import Action, DecisionConfig
     from assistant.intents import IntentSet
     from assistant.loop import Assistant, LoopConfig
-    from assistant.measure import CHUNK
     from assistant.student import Student
     from training.bars import accepts, record
 

@@ -13,7 +13,7 @@ import pytest
 
 @pytest.mark.parametrize("snr", [20.0, 10.0, 5.0, -3.0])
 def test_noise_is_mixed_at_the_asked_snr(snr: float) -> None:
-    from training.bench_noise import mix_at_snr
+    from training.bench.noise import mix_at_snr
 
     rng = np.random.default_rng(0)
     speech = rng.standard_normal(16000).astype(np.float32) * 0.2

@@ -18,7 +18,7 @@ import numpy as np
 import pytest
 import soundfile as sf
 
-from assistant.virtualmic import VirtualMic, available
+from assistant.bench.virtualmic import VirtualMic, available
 
 from .test_assistant import _session
 

@@ -488,7 +488,7 @@ def add_intent(args: argparse.Namespace) -> int:
     update_manifest(new_dir, lambda m: m.update(metrics=metrics))
     registry.promote(args.student, new_dir.name)
     summary["seconds"] = time.perf_counter() - started
-    from assistant.measure import machine
+    from assistant.bench.measure import machine
 
     summary["machine"] = machine()
     _print_summary(summary)

@@ -32,14 +32,14 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
+from assistant.bench.measure import CHUNK
 from assistant.decision import Action, Decider, DecisionConfig
 from assistant.errors import AssistantError, floats
 from assistant.intents import IntentSet
 from assistant.loop import Assistant, LoopConfig, word_bars
-from assistant.measure import CHUNK
 from assistant.student import MANIFEST, Student
 
-from .bench_assistant import fmt_ms, fmt_pct
+from .bench.assistant import fmt_ms, fmt_pct
 
 NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 
@@ -208,7 +208,7 @@ def fit_bars(model_dir: Path, data: Path, *, split: str = "calib", accept: list[
     """Record, replay the grid, choose. Returns (the manifest entry, every row)."""
     from datetime import date
 
-    from assistant.measure import machine
+    from assistant.bench.measure import machine
 
     for need in ("gsc_v2_test_dev", "fsdd"):
         if not (data / need).is_dir():

@@ -17,7 +17,7 @@ from assistant.labelset import LabelSet, load_labelset
 
 from .corpus import Clip, find_clips, parse_shard, select, truth_label
 from .evaluate import evaluate_teacher, print_eval, write_json
-from assistant.measure import machine
+from assistant.bench.measure import machine
 
 
 def block_counts(text: str) -> tuple[int, ...]:
@@ -162,19 +162,19 @@ def cmd_cache_merge(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_teacher(args: argparse.Namespace) -> int:
-    from .bench import bench_teacher
+    from .bench.teacher import bench_teacher
 
     return bench_teacher(args)
 
 
 def cmd_bench_student(args: argparse.Namespace) -> int:
-    from .bench_student import bench_student
+    from .bench.student import bench_student
 
     return bench_student(args)
 
 
 def cmd_bench_noise(args: argparse.Namespace) -> int:
-    from .bench_noise import plot_bench_noise, print_bench_noise, run_bench_noise
+    from .bench.noise import plot_bench_noise, print_bench_noise, run_bench_noise
     from .evaluate import write_json
 
     from assistant.errors import floats
@@ -189,13 +189,13 @@ def cmd_bench_noise(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_assistant(args: argparse.Namespace) -> int:
-    from .bench_assistant import bench_assistant
+    from .bench.assistant import bench_assistant
 
     return bench_assistant(args)
 
 
 def cmd_bench_loop(args: argparse.Namespace) -> int:
-    from .bench_loop import bench_loop
+    from .bench.loop import bench_loop
 
     return bench_loop(args)
 
@@ -216,7 +216,7 @@ def cmd_add_intent(args: argparse.Namespace) -> int:
 
 
 def cmd_bench_add_intent(args: argparse.Namespace) -> int:
-    from .bench_add_intent import bench_add_intent
+    from .bench.add_intent import bench_add_intent
 
     return bench_add_intent(args)
 

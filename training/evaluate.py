@@ -13,9 +13,9 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import centre_on_energy, load_audio
+from assistant.bench.measure import machine
 from assistant.errors import AssistantError
 from assistant.labelset import LabelSet
-from assistant.measure import machine
 from assistant.student import Student
 
 from .corpus import Clip, truth_label

@@ -203,7 +203,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     from assistant.teacher.weights import cache_root
 
     from .cache import LabelCache
-    from assistant.measure import machine
+    from assistant.bench.measure import machine
     from .evaluate import evaluate, print_result, write_json
 
     started = time.perf_counter()
@@ -312,7 +312,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
         bars, _ = fit_bars(model_dir, data, progress=progress)
         write_bars(model_dir, bars)
         summary["decision"] = bars
-        from .bench_assistant import fmt_ms
+        from .bench.assistant import fmt_ms
 
         c = bars["chosen_on"]
         print(f"decision bars: accept {bars['accept']:g}, instant {bars['instant']:g} (calib speakers: "

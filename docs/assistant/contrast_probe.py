@@ -21,13 +21,13 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
+from assistant.bench.measure import machine
 from assistant.intents import IntentSet
 from assistant.labelset import LabelSet
-from assistant.measure import machine
 from assistant.registry import Registry
 from assistant.student import Student
 from assistant.teacher import load_teacher
-from training.bench_assistant import _quiet, stream_events
+from training.bench.assistant import _quiet, stream_events
 from training.corpus import find_clips
 from training.samples import COMMANDS
 

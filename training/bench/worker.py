@@ -1,12 +1,12 @@
 """The build-time engines of ``assistant bench``, each alone in its own process (the runtime never imports
-torch or this package; ``assistant bench`` starts these as ``python -m training.bench_worker``):
+torch or this package; ``assistant bench`` starts these as ``python -m training.bench.worker``):
 
 - ``torch``: the student in torch eager, rebuilt from the model directory's ``weights.safetensors``;
 - ``int8``: the student's ONNX file quantised here (static QDQ, front end in float), calibrated on
   windows of ``--calib`` (default: the shipped synthetic ``audio_samples/commands``, never the bench's clips),
   unless the model directory already ships ``model.int8.onnx``.
 
-Same options and JSON as :mod:`assistant.bench_worker`.
+Same options and JSON as :mod:`assistant.bench.worker`.
 """
 
 from __future__ import annotations
@@ -21,10 +21,10 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, centre_on_energy, fit_window, load_audio
-from assistant.bench_worker import bench_parser, dir_bytes, read_clips, run_worker, score_clips
+from assistant.bench.measure import stats, time_calls
+from assistant.bench.worker import bench_parser, dir_bytes, read_clips, run_worker, score_clips
 from assistant.corpus import find_clips
 from assistant.errors import AssistantError
-from assistant.measure import stats, time_calls
 from assistant.student import MANIFEST, Manifest, file_sha256
 
 
@@ -32,7 +32,7 @@ def torch_eager(args: argparse.Namespace) -> dict:
     """Per-window latency and clip accuracy of the student in torch eager mode."""
     import torch
 
-    from .model import load_dir
+    from ..model import load_dir
 
     torch.set_num_threads(args.threads)
     t0 = time.perf_counter()
@@ -64,9 +64,9 @@ def calibration_windows(folder: Path, window: int, limit: int = 200) -> np.ndarr
 
 def int8(args: argparse.Namespace) -> dict:
     """The ORT int8 student (quantised here when the directory has none), through the runtime's own loader."""
-    from assistant.bench_worker import student
+    from assistant.bench.worker import student
 
-    from .export import quantize_int8, update_manifest
+    from ..export import quantize_int8, update_manifest
 
     model_dir = Path(args.model)
     if (model_dir / "model.int8.onnx").is_file():
@@ -89,7 +89,7 @@ KINDS = {"torch": torch_eager, "int8": int8}
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point; the JSON goes to stdout, errors as one line to stderr."""
-    ap = bench_parser("python -m training.bench_worker", KINDS)
+    ap = bench_parser("python -m training.bench.worker", KINDS)
     ap.add_argument("--calib", default="audio_samples/session", help="recordings to calibrate int8 on")
     return run_worker(KINDS, ap.parse_args(argv))
 

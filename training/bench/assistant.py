@@ -1,5 +1,5 @@
 """``training bench-assistant``: the assistant loop's response times and false accepts (the settings sweep
-behind its defaults is ``training bench-loop``, :mod:`training.bench_loop`).
+behind its defaults is ``training bench-loop``, :mod:`training.bench.loop`).
 
 - Response time: the scripted session (``audio_samples/session``) is fed at real-time pace in 20 ms
   chunks, as a microphone delivers it; for each utterance, the time from the wall-clock moment its last
@@ -18,10 +18,10 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, load_audio
+from assistant.bench.measure import CHUNK, session_run, stats
 from assistant.decision import BOTH_SURE, DISAGREE, NOISE, Action, DecisionConfig
 from assistant.intents import IntentSet
 from assistant.loop import Assistant
-from assistant.measure import CHUNK, session_run, stats
 from assistant.registry import Registry
 from assistant.student import Student
 
@@ -35,7 +35,7 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
     """
     out = {}
     for folder in folders:
-        from .corpus import find_clips
+        from ..corpus import find_clips
 
         files = [c.path for c in find_clips([folder])][::every]  # none of this audio is in the student's data
         seconds, accepts, by_teacher, stopped, examples = 0.0, 0, 0, 0, []
@@ -95,7 +95,7 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
     Negative: answered before the speaker finished (the student was already sure). The word's end is
     where its 10 ms energy last comes within 25 dB of its peak; clips whose energy runs to the end of the
     file (a cut-off word, or loud noise) are left out, since their end is unknown."""
-    from .samples import speech_bounds
+    from ..samples import speech_bounds
 
     rng = np.random.default_rng(seed)
     times, right, wrong, speakers, unsure_end, dropped = [], 0, 0, set(), 0, 0
@@ -154,7 +154,7 @@ def bench_assistant(args: argparse.Namespace) -> int:
     """Run both parts; prints a summary and writes JSON + Markdown under ``--report-dir``."""
     from assistant.teacher import load_teacher
 
-    from assistant.measure import machine
+    from assistant.bench.measure import machine
 
     student = Student(Registry().path(), threads=1)
     intents = IntentSet.load()
@@ -174,8 +174,8 @@ def bench_assistant(args: argparse.Namespace) -> int:
     fa_teacher = false_accepts(student, intents, folders, transcribe=transcribe) if folders and args.with_teacher else {}
     real = {}
     if (data / "gsc_v2_test_dev").is_dir():
-        from .corpus import find_clips, select
-        from .samples import COMMANDS
+        from ..corpus import find_clips, select
+        from ..samples import COMMANDS
 
         cmd_clips = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), "test") if c.folder_label in COMMANDS]
         real = real_command_response(student, intents, cmd_clips)

@@ -15,12 +15,12 @@ from pathlib import Path
 import numpy as np
 
 from assistant.audio import audio_sha256, centre_on_energy, load_audio
+from assistant.bench.measure import machine
 from assistant.errors import AssistantError
 from assistant.labelset import load_labelset
-from assistant.measure import machine
 
-from .corpus import find_clips, select, truth_label
-from .metrics import accuracy
+from ..corpus import find_clips, select, truth_label
+from ..metrics import accuracy
 
 def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarray:
     """``speech`` + ``noise`` scaled so that speech power / noise power = ``snr_db`` over the whole clip;
@@ -54,7 +54,7 @@ def run_bench_noise(args: argparse.Namespace) -> dict:
     from assistant.teacher.weights import cache_root
     from tqdm import tqdm
 
-    from .cache import CachedLabel, LabelCache
+    from ..cache import CachedLabel, LabelCache
 
     data = Path(args.data)
     if not (data / "gsc_v2_test_dev").is_dir() or not (data / "noise").is_dir():

@@ -16,15 +16,15 @@ from pathlib import Path
 from assistant.errors import AssistantError
 from assistant.labelset import load_labelset
 
-from .corpus import find_clips, select
+from ..corpus import find_clips, select
 
 
 def _row(model: str, backend: str, folder: Path, labelset: str, split: str, every: int, threads: int,
          report_dir: Path, quiet: bool, cache_dir: Path) -> dict:
     from assistant.teacher import load_teacher
 
-    from .cache import LabelCache
-    from .evaluate import evaluate_teacher
+    from ..cache import LabelCache
+    from ..evaluate import evaluate_teacher
 
     t0 = time.perf_counter()
     teacher = load_teacher(model, backend, threads=threads)
@@ -34,7 +34,7 @@ def _row(model: str, backend: str, folder: Path, labelset: str, split: str, ever
     args = argparse.Namespace(dirs=[str(folder)], split=split, batch_size=16, quiet=quiet, report_dir=str(report_dir))
     cache = LabelCache(cache_dir / f"{model}-{backend}-{folder.name}.sqlite")
     # Label everything first (timed: the "label the dev set" figure), then score the reported split.
-    from .label import label_clips
+    from ..label import label_clips
 
     run = label_clips(every_clips, teacher, label_set, cache, progress=not quiet)
     result = evaluate_teacher(args, select(every_clips, split), label_set, teacher, cache)
@@ -68,8 +68,8 @@ def _md(rows: list[dict], machine: dict) -> str:
 
 def bench_teacher(args: argparse.Namespace) -> int:
     """Run the benchmark; prints a table, writes ``teacher-bench.json`` / ``.md`` under ``--report-dir``."""
-    from .evaluate import print_eval
-    from assistant.measure import machine
+    from ..evaluate import print_eval
+    from assistant.bench.measure import machine
 
     data = Path(args.data)
     gsc, fsdd = data / "gsc_v2_test_dev", data / "fsdd"

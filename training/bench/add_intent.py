@@ -23,12 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.bench.measure import machine
 from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
-from assistant.measure import machine
 from assistant.student import Student
 
-from .add_intent import add_intent, positive_weight, word_of
+from ..add_intent import add_intent, positive_weight, word_of
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -54,7 +54,7 @@ def live_answers(student: Student, name: str, new_clips: list[Clip], other_clips
     from assistant.audio import load_audio
     from assistant.intents import IntentSet
 
-    from .bench_assistant import first_accept
+    from .assistant import first_accept
 
     intents = IntentSet.load().with_student(student.manifest.extra.get("intents"))
     before, after = np.zeros(8000, np.float32), np.zeros(16000, np.float32)
@@ -78,7 +78,7 @@ def running_speech(student: Student, data: Path, name: str | None) -> dict:
 
     from assistant.loop import LoopConfig, student_decision, word_bars
 
-    from .bars import accepts, record_no_command
+    from ..bars import accepts, record_no_command
 
     cfg, added = student_decision(student, LoopConfig()), word_bars(student)
     recs = record_no_command(student, data, progress=False)
@@ -89,7 +89,7 @@ def running_speech(student: Student, data: Path, name: str | None) -> dict:
 
 def passed_settings(args: argparse.Namespace) -> dict:
     """The add-intent settings (``cli.PASSED_TO_ADD_INTENT``) in ``args``, by attribute name."""
-    from .cli import PASSED_TO_ADD_INTENT
+    from ..cli import PASSED_TO_ADD_INTENT
 
     return {(dest := flag[2:].replace("-", "_")): getattr(args, dest) for flag, _ in PASSED_TO_ADD_INTENT}
 
@@ -97,7 +97,7 @@ def passed_settings(args: argparse.Namespace) -> dict:
 def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argparse.Namespace:
     """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on (the
     rest are add-intent's own defaults)."""
-    from .cli import build_parser
+    from ..cli import build_parser
 
     argv = ["add-intent", word, "--data", str(args.data), *extra]
     for flag, value in passed_settings(args).items():

@@ -12,7 +12,7 @@ from assistant.intents import IntentSet
 from assistant.registry import Registry
 from assistant.student import Student
 
-from .bench_assistant import fmt_ms, fmt_pct, false_accepts, real_command_response, write_report
+from .assistant import fmt_ms, fmt_pct, false_accepts, real_command_response, write_report
 
 
 def bench_loop(args: argparse.Namespace) -> int:
@@ -21,11 +21,11 @@ def bench_loop(args: argparse.Namespace) -> int:
     accepts per hour on no-command audio; writes ``loop-sweep.json`` and ``.md`` under ``--report-dir``."""
     import itertools
 
+    from assistant.bench.measure import machine
     from assistant.loop import LoopConfig
-    from assistant.measure import machine
 
-    from .corpus import find_clips, select
-    from .samples import COMMANDS
+    from ..corpus import find_clips, select
+    from ..samples import COMMANDS
 
     if args.every < 1:
         raise AssistantError(f"--every must be 1 or more, got {args.every}")

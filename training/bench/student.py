@@ -21,15 +21,15 @@ from assistant.labelset import load_labelset
 from assistant.registry import Registry
 from assistant.student import Student
 
-from .corpus import find_clips, select
+from ..corpus import find_clips, select
 
 
 def _torch_latency(model_dir: Path, window: int, runs: int) -> dict:
     import torch
 
-    from assistant.measure import stats, time_calls
+    from assistant.bench.measure import stats, time_calls
 
-    from .model import load_dir
+    from ..model import load_dir
 
     torch.set_num_threads(1)
     net = load_dir(model_dir).eval()
@@ -44,11 +44,11 @@ def bench_student(args: argparse.Namespace) -> int:
     from assistant.teacher import load_teacher
     from assistant.teacher.weights import cache_root
 
-    from .cache import LabelCache
-    from assistant.measure import machine
-    from .evaluate import evaluate, print_result, write_json
-    from .export import latency_ms, quantize_int8
-    from .label import label_clips
+    from ..cache import LabelCache
+    from assistant.bench.measure import machine
+    from ..evaluate import evaluate, print_result, write_json
+    from ..export import latency_ms, quantize_int8
+    from ..label import label_clips
 
     model_dir = Path(args.model) if Path(args.model).is_dir() else Registry(args.registry).path(args.model)
     student = Student(model_dir, file="model.onnx")
@@ -79,7 +79,7 @@ def bench_student(args: argparse.Namespace) -> int:
         import onnxruntime as ort
 
         sess = ort.InferenceSession(str(int8), providers=["CPUExecutionProvider"])
-        from .corpus import truth_label
+        from ..corpus import truth_label
 
         rows = [(c, truth_label(c, label_set)) for c in test]
         xs = np.stack([centre_on_energy(load_audio(c.path).samples, window) for c, _ in rows])

@@ -15,11 +15,11 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import SAMPLE_RATE
-from .decision import Action
-from .intents import IntentSet
-from .loop import Assistant, LoopConfig, Transcriber
-from .student import Student
+from ..audio import SAMPLE_RATE
+from ..decision import Action
+from ..intents import IntentSet
+from ..loop import Assistant, LoopConfig, Transcriber
+from ..student import Student
 
 CHUNK = SAMPLE_RATE // 50
 """20 ms: what a microphone delivers per callback."""

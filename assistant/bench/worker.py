@@ -1,9 +1,9 @@
 """One engine of ``assistant bench``, alone in its own process: load it, time it, score it on the bench's
 clips, and report its peak memory. Prints one JSON object on stdout.
 
-    python -m assistant.bench_worker student --model DIR [--file model.onnx] --clips clips.json
-    python -m assistant.bench_worker teacher --model tiny.en --backend ctranslate2 --clips clips.json
-    python -m assistant.bench_worker pocketsphinx --clips clips.json
+    python -m assistant.bench.worker student --model DIR [--file model.onnx] --clips clips.json
+    python -m assistant.bench.worker teacher --model tiny.en --backend ctranslate2 --clips clips.json
+    python -m assistant.bench.worker pocketsphinx --clips clips.json
 
 Each clip is decoded before its timer starts: every engine is timed on the same in-memory audio.
 """
@@ -20,8 +20,8 @@ from typing import Callable
 
 import numpy as np
 
-from .audio import SAMPLE_RATE, centre_on_energy, load_audio
-from .errors import AssistantError, OneLineParser, at_least, run_command
+from ..audio import SAMPLE_RATE, centre_on_energy, load_audio
+from ..errors import AssistantError, OneLineParser, at_least, run_command
 from .measure import apply_profile, peak_rss_mb, stats, time_calls
 
 WINDOW_RUNS = 300
@@ -59,7 +59,7 @@ def score_clips(clips: list[tuple[str, str]], predict: Callable[[np.ndarray], st
 
 def student(args: argparse.Namespace) -> dict:
     """ONNX Runtime student: per-window latency and per-clip accuracy."""
-    from .student import Student
+    from ..student import Student
 
     t0 = time.perf_counter()
     s = Student(args.model, file=args.file, threads=args.threads)
@@ -77,9 +77,9 @@ def student(args: argparse.Namespace) -> dict:
 
 def teacher(args: argparse.Namespace) -> dict:
     """Whisper scoring the label set on each clip (the labelling path): latency and accuracy."""
-    from .labelset import load_labelset
-    from .teacher import load_teacher
-    from .teacher import weights
+    from ..labelset import load_labelset
+    from ..teacher import load_teacher
+    from ..teacher import weights
 
     t0 = time.perf_counter()
     t = load_teacher(args.model, args.backend, threads=args.threads)
@@ -166,7 +166,7 @@ def run_worker(kinds: dict, args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    return run_worker(KINDS, bench_parser("python -m assistant.bench_worker", KINDS).parse_args(argv))
+    return run_worker(KINDS, bench_parser("python -m assistant.bench.worker", KINDS).parse_args(argv))
 
 
 if __name__ == "__main__":

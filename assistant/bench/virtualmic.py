@@ -1,6 +1,7 @@
 """A headless virtual microphone: a private PulseAudio daemon whose default source plays what you feed it.
 
-Used by the tests and by ``assistant bench`` (start-up time) on machines without a real microphone.
+Used by the tests and by ``assistant bench`` (start-up time) on machines without a real microphone; the
+runtime never needs it, so it lives with the benchmarks.
 Needs the ``pulseaudio`` and ``pulseaudio-utils`` packages (``./setup.sh test`` installs them).
 """
 
