@@ -29,6 +29,7 @@ from assistant.errors import AssistantError
 from assistant.student import Student
 
 from ..add_intent import add_intent, positive_weight, word_of
+from ..commands import add_intent_options
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -88,24 +89,21 @@ def running_speech(student: Student, data: Path, name: str | None) -> dict:
 
 
 def passed_settings(args: argparse.Namespace) -> dict:
-    """The add-intent settings (``cli.PASSED_TO_ADD_INTENT``) in ``args``, by attribute name."""
-    from ..cli import PASSED_TO_ADD_INTENT
-
-    return {(dest := flag[2:].replace("-", "_")): getattr(args, dest) for flag, _ in PASSED_TO_ADD_INTENT}
+    """The add-intent settings (``add_intent_options.PASSED_TO_ADD_INTENT``) in ``args``, by attribute name."""
+    return {(dest := flag[2:].replace("-", "_")): getattr(args, dest)
+            for flag, _ in add_intent_options.PASSED_TO_ADD_INTENT}
 
 
 def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argparse.Namespace:
     """``training add-intent WORD …`` as its own parser reads it, with the bench's settings passed on (the
     rest are add-intent's own defaults)."""
-    from ..cli import build_parser
-
-    argv = ["add-intent", word, "--data", str(args.data), *extra]
+    argv = [word, "--data", str(args.data), *extra]
     for flag, value in passed_settings(args).items():
         if value is True:
             argv.append(f"--{flag.replace('_', '-')}")
         elif value is not None and value is not False:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
-    return build_parser().parse_args(argv + (["--quiet"] if args.quiet else []))
+    return add_intent_options.parse(argv + (["--quiet"] if args.quiet else []))
 
 
 def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path) -> dict:
