@@ -221,7 +221,8 @@ def test_run_key_follows_every_setting_but_threads() -> None:
 
 
 def test_label_set_growth_is_pure() -> None:
-    from training.add_intent import remap, with_label, without_label
+    from training.add_intent import with_label, without_label
+    from training.add_intent_data import remap
 
     ls = load_labelset("speech_commands")
     grown = with_label(ls, "marvin", ["marvin"])
@@ -233,7 +234,7 @@ def test_label_set_growth_is_pure() -> None:
 
 
 def test_new_intents_from_a_yaml_file(tmp_path: Path) -> None:
-    from training.add_intent import from_yaml
+    from training.add_intent_data import from_yaml
 
     f = tmp_path / "mine.yaml"
     f.write_text('language: en\nstudent:\n  "marvin": {intent: Marvin, phrases: ["marvin"], response: "Yes?"}\n'
@@ -319,7 +320,7 @@ def test_evaluate_intent_counts_hits_misses_and_false_accepts(monkeypatch) -> No
     import training.evaluate as ev
     from assistant.corpus import Clip
     from assistant.labelset import load_labelset
-    from training.add_intent import evaluate_intent
+    from training.add_intent_data import evaluate_intent
 
     @dataclass
     class Heard:  # a student whose answer per clip is fixed

@@ -1,4 +1,4 @@
-"""``training add-intent`` / ``remove-intent`` / ``intents``: teach the student a new phrase in minutes.
+"""``training add-intent``: teach the student a new phrase in minutes.
 
 add-intent NAME "phrase" ["other phrase" ...] [--recordings DIR]:
 
@@ -18,6 +18,8 @@ add-intent NAME "phrase" ["other phrase" ...] [--recordings DIR]:
 
 A held-out fifth of the synthetic voices measures the new intent; ``--eval-*`` folders add real figures.
 An interrupted run resumes from its checkpoint; the registry stays on the previous version until the end.
+The clips of steps 1 and 3 and the evaluation are built in :mod:`training.add_intent_data`; ``remove-intent``
+and ``intents`` are :mod:`training.intents`.
 """
 
 from __future__ import annotations
@@ -27,7 +29,6 @@ import hashlib
 import json
 import re
 import time
-from collections import Counter
 from dataclasses import asdict, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,18 +36,18 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
-from assistant.corpus import Clip, find_clips, select, truth_label
+from assistant.corpus import find_clips
 from assistant.errors import AssistantError, ModelError
 from assistant.labelset import LabelSet, load_labelset
 from assistant.registry import Registry, writable_registry
 from assistant.student import Manifest, Student
 
+from .add_intent_data import chatter, eval_clips, evaluate_intent, from_yaml, heldout_voice, positives, rehearsal
 from .augment import NoiseBank
 from .cache import LabelCache
-from .dataset import UNKNOWN_WORDS, DistillSet, concat, noise_set
+from .dataset import DistillSet, concat, noise_set
 from .dims import StudentDims
-from .samples import COMMANDS
-from .synth import synthesize_cached, trim, voice_mix, voices
+from .synth import trim
 
 if TYPE_CHECKING:
     from .distill import DistillConfig
@@ -70,11 +71,6 @@ FINE_TUNE_BATCH = 64
 """Batch of the few-epoch fine-tune (the add-intent figures were measured with it)."""
 
 
-def norm(text: str) -> str:
-    """Lower case, letters, digits and single spaces."""
-    return re.sub(r"\s+", " ", re.sub(r"[^a-z0-9' ]", " ", text.lower())).strip()
-
-
 def student_labelset(manifest: Manifest) -> LabelSet:
     """The label set a student was trained on: its manifest's, or the built-in one its labels match."""
     d = manifest.extra.get("labelset")
@@ -95,15 +91,6 @@ def without_label(ls: LabelSet, name: str) -> LabelSet:
     keep = [i for i, c in enumerate(ls.commands) if c != name]
     return LabelSet(ls.name.replace(f"+{name}", ""), tuple(ls.commands[i] for i in keep),
                     tuple(ls.phrases[i] for i in keep), ls.unknown, ls.silence)
-
-
-def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.ndarray:
-    """Soft labels over ``old`` placed in ``new`` order (labels new to ``new`` get 0)."""
-    out = np.zeros((len(probs), len(new)), np.float32)
-    for i, lab in enumerate(old):
-        if lab in new:
-            out[:, new.index(lab)] = probs[:, i]
-    return out
 
 
 def _rows(old: tuple[str, ...], new: tuple[str, ...]) -> list[int | None]:
@@ -142,177 +129,6 @@ def target_registry(args: argparse.Namespace) -> Registry:
     if reg.current(args.student) is None:
         raise ModelError(f"no '{args.student}' student to extend in {reg.root} or the package")
     return reg
-
-
-def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
-              teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool) -> tuple[DistillSet, dict]:
-    """Old-class examples with teacher soft labels from the cache (else the old student's outputs)."""
-    from tqdm import tqdm
-
-    said = {norm(p) for p in phrases}
-    clips: list[Clip] = []
-    for w in COMMANDS:
-        for v in voices(n_piper=4, n_espeak=4, seed=0):
-            clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
-    for w in UNKNOWN_WORDS:
-        if norm(w) in said:
-            continue  # the new phrase is no longer "another word"
-        for v in voices(n_piper=1, n_espeak=1, seed=1):
-            clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
-    if data is not None:
-        for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
-            if (data / name).is_dir():
-                clips += select(find_clips([data / name]), "train")
-    audios = {}  # each clip decoded once: its samples and its hash (the label cache's key)
-    for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
-        try:
-            audios[c] = load_audio(c.path)
-        except AssistantError:
-            continue
-    hits = cache.get_many({a.sha256 for a in audios.values()}, teacher_id, old.id)
-    xs, soft, src = [], [], []
-    from_cache = from_student = left_out = 0
-    for c, audio in audios.items():
-        hit = hits.get(audio.sha256)
-        if hit is not None and any(p in norm(hit.transcript.get("text", "")) for p in said):
-            left_out += 1
-            continue
-        x = centre_on_energy(audio.samples, window)
-        if hit is not None:
-            p = hit.probs[None].astype(np.float32)
-            from_cache += 1
-        else:
-            p = old_student.probs(centre_on_energy(x, old_student.frontend.window_samples)[None])
-            from_student += 1
-        xs.append(x)
-        soft.append(remap(p, old.labels, new.labels)[0])
-        src.append("rehearsal")
-    info = {"clips": len(xs), "teacher_labels_from_cache": from_cache, "old_student_outputs": from_student,
-            "left_out_as_the_new_phrase": left_out}
-    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info
-
-
-def chatter(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, n_sentences: int,
-            tts_dir: Path, window: int, progress: bool) -> DistillSet:
-    """Running speech (:mod:`training.chatter`): ``n_sentences`` sentences without the new phrases, each
-    read by two of the rehearsal's voices, cut every 0.25 s, labelled with the old student's outputs."""
-    from tqdm import tqdm
-
-    from .chatter import chatter_windows, sentences_without
-
-    pool = voices(n_piper=4, n_espeak=4, seed=0)
-    said = sentences_without(phrases)[:n_sentences]
-    todo = [(s, pool[(2 * i + k) % len(pool)]) for i, s in enumerate(said) for k in (0, 1)]
-    paths = [synthesize_cached(s, v, tts_dir)
-             for s, v in tqdm(todo, desc="chatter", unit="clip", disable=not progress, dynamic_ncols=True)]
-    x = chatter_windows(paths, window)
-    p = old_student.probs(np.stack([centre_on_energy(w, old_student.frontend.window_samples) for w in x]))
-    return DistillSet(new.labels, x, remap(p, old.labels, new.labels), ["chatter"] * len(x),
-                      [f"chatter:{i}" for i in range(len(x))])
-
-
-def positives(name: str, phrases: list[str], n_voices: int, recordings: Path | None, tts_dir: Path,
-              progress: bool) -> tuple[list[Clip], list[Clip]]:
-    """(synthetic, recorded) clips of the new phrases; speaker = voice or ``user``."""
-    from tqdm import tqdm
-
-    vs = voice_mix(n_voices, seed=7)
-    jobs = [(p, v) for p in phrases for v in vs]
-    tts = [Clip(synthesize_cached(p, v, tts_dir), f"tts:{v.name}", name, "tts")
-           for p, v in tqdm(jobs, desc="synthesising", unit="clip", disable=not progress, dynamic_ncols=True)]
-    rec: list[Clip] = []
-    if recordings is not None:
-        if not recordings.is_dir():
-            raise AssistantError(f"{recordings}: no such folder of recordings")
-        rec = [Clip(c.path, f"user:{c.path.stem}", name, "recording") for c in find_clips([recordings])]
-        if not rec:
-            raise AssistantError(f"{recordings}: no audio files in it (record some with 'assistant record {name}')")
-    return tts, rec
-
-
-def heldout_voice(clip: Clip) -> bool:
-    """A fifth of the synthetic voices never trains: they measure the new intent."""
-    return int(hashlib.sha1(clip.speaker.encode()).hexdigest()[:6], 16) % 5 == 0
-
-
-def _eval_clips(dirs: list[str]) -> list[Clip]:
-    """Evaluation clips from labelled folders; the Speech Commands dev set contributes its test speakers only."""
-    out: list[Clip] = []
-    for d in dirs:
-        clips = find_clips([d])
-        if Path(d).name == "gsc_v2_test_dev":
-            clips = select(clips, "test")
-        out += clips
-    return out
-
-
-def word_of(clip: Clip) -> str | None:
-    """The spoken word of a Speech Commands clip (folder, or ``<word>_`` prefix inside ``_unknown_``)."""
-    if clip.folder_label == "_unknown_":
-        m = re.match(r"^([a-z]+)_[0-9a-f]{8}_nohash", clip.path.stem)
-        return m.group(1) if m else None
-    return clip.folder_label
-
-
-def evaluate_intent(student: Student, old_student: Student | None, old: LabelSet, name: str, phrases: list[str],
-                    old_clips: list[Clip], new_clips: list[Clip], other_clips: list[Clip]) -> dict:
-    """Old-class accuracy (before/after), new-intent recall (hits, and what the missed clips were heard
-    as), false accepts of other words."""
-    from .evaluate import student_predictions
-
-    def predict(s: Student, clips: list[Clip]) -> list[str]:
-        kept, pred, bad = student_predictions(s, clips)
-        if bad:
-            raise AssistantError(f"{bad[0][0]}: unreadable evaluation clip ({bad[0][1]})")
-        return [s.labels[i] for i in pred]
-
-    said = {norm(p) for p in phrases}
-    old_eval = [(c, truth_label(c, old)) for c in old_clips if norm(word_of(c) or "") not in said]
-    old_eval = [(c, t) for c, t in old_eval if t is not None]
-    out: dict = {"old_clips": len(old_eval), "new_clips": len(new_clips), "other_clips": len(other_clips)}
-    if old_eval:
-        truth = [t for _, t in old_eval]
-        after = predict(student, [c for c, _ in old_eval])
-        # after adding NAME, an old-class clip heard as NAME is simply wrong
-        out["old_accuracy_after"] = float(np.mean([a == t for a, t in zip(after, truth)]))
-        if old_student is not None:
-            before = predict(old_student, [c for c, _ in old_eval])
-            out["old_accuracy_before"] = float(np.mean([b == t for b, t in zip(before, truth)]))
-            out["old_accuracy_change_pts"] = (out["old_accuracy_after"] - out["old_accuracy_before"]) * 100
-        out["old_clips_heard_as_new"] = int(sum(a == name for a in after))
-    if new_clips:
-        got = predict(student, new_clips)
-        out["new_hits"] = int(sum(g == name for g in got))
-        out["new_recall"] = out["new_hits"] / len(got)
-        out["new_missed_as"] = dict(Counter(g for g in got if g != name).most_common())
-    if other_clips:
-        got = predict(student, other_clips)
-        out["false_accepts"] = int(sum(g == name for g in got))
-        out["false_accept_rate"] = out["false_accepts"] / len(other_clips)
-    return out
-
-
-def from_yaml(path: str) -> list[dict]:
-    """New intents written as data: the ``student:`` entries of a Home Assistant intents YAML that carry
-    ``phrases`` (or whose intent's sentences are plain text), as add-intent requests."""
-    from assistant.intents import IntentSet
-    from assistant.labelset import read_yaml
-
-    data, source = read_yaml(path, "assistant.intents", (), "intents")
-    IntentSet(data, source)  # validates the file (one clear line if it is broken)
-    out = []
-    for label, entry in (data.get("student") or {}).items():
-        phrases = entry.get("phrases")
-        if not phrases:
-            blocks = ((data.get("intents") or {}).get(entry["intent"]) or {}).get("data") or []
-            sentences = [x for b in blocks for x in b.get("sentences", [])]
-            phrases = [x for x in sentences if not re.search(r"[\[\]{}()|<>]", x)]
-        if phrases:
-            out.append({"name": str(label), "phrases": [str(p) for p in phrases], "intent": entry["intent"],
-                        "slots": dict(entry.get("slots") or {}), "response": entry.get("response")})
-    if not out:
-        raise AssistantError(f"{source}: no student entry with 'phrases:' (or plain sentences) to learn")
-    return out
 
 
 def add_intents(args: argparse.Namespace) -> int:
@@ -482,7 +298,7 @@ def add_intent(args: argparse.Namespace) -> int:
     summary["heldout_voices"] = evaluate_intent(student, None, old, name, phrases, [], held_pos, [])
     if args.eval_old or args.eval_new or args.eval_other:
         summary["evaluation"] = evaluate_intent(
-            student, old_student, old, name, phrases, _eval_clips(args.eval_old),
+            student, old_student, old, name, phrases, eval_clips(args.eval_old),
             [c for d in args.eval_new for c in find_clips([d])], [c for d in args.eval_other for c in find_clips([d])])
     metrics = {k: summary[k] for k in ("heldout_voices",) + (("evaluation",) if "evaluation" in summary else ())}
     update_manifest(new_dir, lambda m: m.update(metrics=metrics))
@@ -543,64 +359,3 @@ def _print_summary(s: dict) -> None:
             print(f"  new intent recall ({e['new_clips']} clips): {e['new_recall']:.1%}")
         if "false_accepts" in e:
             print(f"  false accepts on other words: {e['false_accepts']}/{e['other_clips']} ({e['false_accept_rate']:.1%})")
-
-
-def remove_intent(args: argparse.Namespace) -> int:
-    """Drop an added intent: back to the version before it when that is the parent, else a new version
-    without that output."""
-    registry = target_registry(args)
-    cur = registry.path(args.student)
-    m = Manifest.read(cur)
-    name = args.name.strip().lower()
-    if name not in m.labels:
-        raise AssistantError(f"'{name}' is not one of the student's labels ({', '.join(m.labels)})")
-    ls = student_labelset(m)
-    if name not in (m.extra.get("intents") or {}):
-        raise AssistantError(f"'{name}' is one of the student's built-in labels, not an added intent")
-    parent = m.extra.get("parent")
-    if m.extra.get("added_intent") == name and parent and (registry.root / args.student / parent).is_dir():
-        registry.promote(args.student, parent)
-        print(f"removed '{name}': {args.student}/{parent} (the version before it was added) is current again")
-        return 0
-    from .export import register
-    from .model import count_parameters, load_dir
-
-    import torch
-
-    new = without_label(ls, name)
-    net = load_dir(cur)
-    smaller = shrink_head(net, m.labels, name).eval()
-    dims = smaller.dims
-    intents = {k: v for k, v in (m.extra.get("intents") or {}).items() if k != name}
-    manifest = {**{k: v for k, v in m.extra.items() if k not in ("files", "default_file", "export", "created")},
-                "labels": list(new.labels), "labelset": new.to_dict(), "frontend": net.fe.to_dict(),
-                "dims": dims.to_dict(), "parameters": count_parameters(smaller), "intents": intents,
-                "parent": m.version, "added_intent": None, "removed_intent": name}
-    x = (np.random.default_rng(0).standard_normal((64, net.fe.window_samples)) * 0.05).astype(np.float32)
-    with torch.inference_mode():
-        targets = smaller(torch.from_numpy(x)).argmax(1).numpy()
-    out = register(smaller, registry, args.student, manifest, x, x, targets, promote=True)
-    print(f"removed '{name}': {out} (promoted)")
-    return 0
-
-
-def list_intents(args: argparse.Namespace) -> int:
-    """Print the current student's labels and what each one does."""
-    from assistant.intents import IntentSet
-
-    reg = Registry(args.registry) if args.registry else Registry()
-    d = reg.path(args.student)
-    m = Manifest.read(d)
-    added = m.extra.get("intents") or {}
-    table = IntentSet.load().with_student(added)
-    print(f"{m.name}/{m.version} ({d}); window {m.frontend.window_seconds:g} s")
-    for lab in m.labels:
-        match = table.from_label(lab)
-        what = "-" if match is None else f"{match.intent}{match.slots or ''}"
-        bar = (added.get(lab) or {}).get("accept") if lab in added else None
-        branch = m.labels.index(lab) in (m.extra.get("dims") or {}).get("branches", [])
-        src = (f"added: {', '.join(repr(p) for p in added[lab]['phrases'])}"
-               + (f" (its own bar: {bar:g})" if bar else "") + (" (side branch)" if branch else "")) \
-            if lab in added else "built-in"
-        print(f"  {lab:12s} {what:32s} {src}")
-    return 0

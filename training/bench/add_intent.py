@@ -28,7 +28,8 @@ from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.student import Student
 
-from ..add_intent import add_intent, positive_weight, word_of
+from ..add_intent import add_intent, positive_weight
+from ..add_intent_data import word_of
 from ..commands import add_intent_options
 
 

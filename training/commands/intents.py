@@ -24,13 +24,13 @@ def cmd_bench_add_intent(args: argparse.Namespace) -> int:
 
 
 def cmd_remove_intent(args: argparse.Namespace) -> int:
-    from ..add_intent import remove_intent
+    from ..intents import remove_intent
 
     return remove_intent(args)
 
 
 def cmd_intents(args: argparse.Namespace) -> int:
-    from ..add_intent import list_intents
+    from ..intents import list_intents
 
     return list_intents(args)
 
