@@ -83,7 +83,7 @@ def test_add_intent_promotes_a_self_describing_version(added: dict) -> None:
 
 
 def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
-    from assistant.cli import _swap_student
+    from assistant.commands.loop import swap_student
     from assistant.loop import Assistant
 
     reg = Registry(added["reg"])
@@ -95,7 +95,7 @@ def test_new_intent_reaches_the_running_pipeline(added: dict) -> None:
     reg.promote("speech_commands", ADDED)  # as add-intent does while the assistant runs
     new_dir = watcher.poll()
     assert new_dir == added["reg"] / "speech_commands" / ADDED
-    _swap_student(bot, new_dir, "home")
+    swap_student(bot, new_dir, "home")
     bot.feed(np.zeros(1600, np.float32))  # the swap lands at the next hop outside speech
     assert "marvin" in bot.student.labels and bot.decider.labels == bot.student.labels
     assert bot.decider.accept[bot.student.labels.index("marvin")] == bot.decision.accept  # the student's bars

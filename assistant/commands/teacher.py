@@ -1,0 +1,71 @@
+"""``assistant serve-teacher``, ``transcribe`` and ``score``: the teacher on its own, over HTTP or on files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import AssistantError
+from .common import intents_for, teacher_of
+
+
+def cmd_serve_teacher(args: argparse.Namespace) -> int:
+    from ..server import serve
+
+    from ..registry import Registry
+    from ..student import Manifest
+
+    teacher = teacher_of(args)
+    intents = intents_for(args.intents, Manifest.read(Registry().path()))  # added intents answer deferrals too
+    if args.host not in ("127.0.0.1", "localhost", "::1"):
+        print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
+    print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
+          "(POST /v1/audio/transcriptions, POST /v1/intent, GET /health)", flush=True)
+    serve(teacher, intents, args.host, args.port, int(args.max_mb * 1024 * 1024), args.max_seconds)
+    return 0
+
+
+def cmd_transcribe(args: argparse.Namespace) -> int:
+    from ..audio import load_audio
+
+    teacher = teacher_of(args)
+    failed = 0
+    for f in args.files:
+        try:
+            audio = load_audio(f, max_seconds=args.max_seconds)
+        except AssistantError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        t = teacher.transcribe(audio.samples)
+        if args.json:
+            print(json.dumps({"file": f, **t.to_dict()}))
+        else:
+            print(f"{f}: {t.text!r}  (no-speech {t.no_speech_prob:.2f}, {1000 * t.seconds:.0f} ms)")
+    return 1 if failed else 0
+
+
+def cmd_score(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from ..audio import load_audio
+    from ..labelset import load_labelset
+
+    label_set = load_labelset(args.labelset)
+    teacher = teacher_of(args)
+    failed = 0
+    for f in args.files:
+        try:
+            audio = load_audio(f)
+        except AssistantError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        probs = np.exp(teacher.score(audio.samples, label_set))
+        order = np.argsort(-probs)[: args.top]
+        if args.json:
+            print(json.dumps({"file": f, "probs": dict(zip(label_set.labels, map(float, probs)))}))
+        else:
+            print(f"{f}: " + ", ".join(f"{label_set.labels[i]} {probs[i]:.2f}" for i in order))
+    return 1 if failed else 0
