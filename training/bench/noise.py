@@ -33,7 +33,7 @@ def mix_at_snr(speech: np.ndarray, noise: np.ndarray, snr_db: float) -> np.ndarr
 def noise_cuts(noise_dir: Path, n: int, length: int, seed: int = 0) -> list[np.ndarray]:
     """``n`` stretches of ``length`` samples from the recordings in ``noise_dir``, a seeded draw of file and
     offset each."""
-    files = [load_audio(c.path).samples for c in find_clips([noise_dir])]
+    files = [load_audio(c.path, max_seconds=None).samples for c in find_clips([noise_dir])]  # minutes long
     files = [f for f in files if len(f) > length]
     if not files:
         raise AssistantError(f"{noise_dir} holds no noise recording longer than {length} samples")
