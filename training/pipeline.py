@@ -37,7 +37,7 @@ log = logging.getLogger(__name__)
 SYNTHETIC_ONLY_KOKORO = 16
 """Kokoro blends per command when no real audio is used and ``--kokoro`` is not given: a synthetic-only
 student scored 50.0 % mean over four runs (39.8-56.8) without them, 62.5 % over five (59.7-65.8) with 16
-(docs/student/synthetic-only-kokoro.json)."""
+(docs/student/runs/synthetic-only-kokoro.json)."""
 
 
 PROMOTE_SLACK = 0.01

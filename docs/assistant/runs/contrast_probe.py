@@ -10,8 +10,8 @@ animals...; first-token scores, all that CTranslate2 exposes) and the probe reco
 P(word) / (P(word) + sum of the 25 others). Then: how many right answers and how many false accepts each
 contrast bar would stop.
 
-Usage: PYTHONPATH=. python docs/assistant/contrast_probe.py DATA_DIR OUT_JSON OUT_PNG   (~20 min on 2 cores)
-       PYTHONPATH=. python docs/assistant/contrast_probe.py --plot JSON PNG          (redraw the plot)
+Usage: PYTHONPATH=. python docs/assistant/runs/contrast_probe.py DATA_DIR OUT_JSON OUT_PNG   (~20 min on 2 cores)
+       PYTHONPATH=. python docs/assistant/runs/contrast_probe.py --plot JSON PNG          (redraw the plot)
 """
 import json
 import sys
