@@ -81,9 +81,10 @@ def kokoro_blends(requested: int | None, real_data: bool) -> int:
 
 
 REAL_RECIPE = {"epochs": 20, "epoch_size": 12000, "balance": 1.0, "unknown_weight": 2.0}
-"""How the student is shown ~10 k real clips: every teacher class drawn equally often (``_unknown_`` half
-as often again), 12 k draws an epoch (docs/student/README.md measured it). Without real audio the
-synthetic set is small and even, and each example is shown once an epoch for 100 epochs."""
+"""How the student is shown ~11 k real clips: every teacher class drawn equally often (``_unknown_``'s words
+twice as often, running-speech windows as one group of their own), 12 k draws an epoch; measured against
+other recipes in docs/student/README.md. Without real audio the synthetic set is small and even, and each
+example is shown once an epoch for 100 epochs."""
 
 
 def recipe(real: bool, epochs: int | None = None, epoch_size: int | None = None, balance: float | None = None,
