@@ -73,6 +73,15 @@ def cmd_bench_noise(args: argparse.Namespace) -> int:
     return 0
 
 
+def _report_options(p: argparse.ArgumentParser) -> None:
+    """Where a student-vs-teacher benchmark finds its model and cache and writes its report."""
+    p.add_argument("--registry", default=None)
+    p.add_argument("--cache", default=None)
+    p.add_argument("--report-dir", default="docs/student")
+    p.add_argument("--json", default=None)
+    p.add_argument("--quiet", action="store_true")
+
+
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The student's subcommands."""
     from ..distill import DistillConfig
@@ -144,11 +153,7 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2, help="teacher threads (the student runs on 1)")
     p.add_argument("--runs", type=at_least(1), default=500, help="timed runs per latency figure")
-    p.add_argument("--registry", default=None)
-    p.add_argument("--cache", default=None)
-    p.add_argument("--report-dir", default="docs/student")
-    p.add_argument("--json", default=None)
-    p.add_argument("--quiet", action="store_true")
+    _report_options(p)
     p.set_defaults(func=cmd_bench_student)
 
     p = sub.add_parser("bench-noise", help="student vs teacher on the test speakers with real noise mixed in at set SNRs")
@@ -159,9 +164,5 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=at_least(1), default=2)
     p.add_argument("--seed", type=at_least(0), default=0, help="which noise stretch each clip gets")
     p.add_argument("--every", type=at_least(1), default=1, help="use every k-th test clip (default: all)")
-    p.add_argument("--registry", default=None)
-    p.add_argument("--cache", default=None)
-    p.add_argument("--report-dir", default="docs/student")
-    p.add_argument("--json", default=None)
-    p.add_argument("--quiet", action="store_true")
+    _report_options(p)
     p.set_defaults(func=cmd_bench_noise)
