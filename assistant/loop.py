@@ -245,6 +245,13 @@ class Assistant:
             return replace(event, answer=f"The teacher could not answer ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         text, posterior = (heard, None) if isinstance(heard, str) else (heard.text, heard.labels)
+        if isinstance(heard, Transcript) and heard.intent:  # decoded under the grammar: the request as parsed
+            name = str(heard.intent["intent"])
+            match = IntentMatch(name, dict(heard.intent.get("slots") or {}), self.intents.responses.get(name))
+            with self.lock:
+                reply = answer(match, self.home)
+            return replace(event, intent=match, answer=reply, transcript=text,
+                           compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher (grammar)")
         if not text.strip():  # the teacher heard no speech (e.g. noise it checked with Teacher.hear): stay quiet
             return replace(event, decision=replace(event.decision, action=Action.IGNORE, reason=TEACHER_NOISE),
                            transcript=text, compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")

@@ -104,3 +104,22 @@ class RemoteTeacher:
         return Transcript(data["text"], _number(data.get("no_speech_prob")) or 0.0,
                           _number(data.get("processing_seconds")) or 0.0, _number(data.get("noise_prob")),
                           labels if labels and None not in labels.values() else None)
+
+    def understand(self, audio: np.ndarray) -> Transcript:
+        """Requests (long segments) go to the server's ``/v1/intent``, which decodes them under its intent
+        grammar; short segments, and servers without that endpoint, get :meth:`transcribe`."""
+        from .understand import REQUEST_S
+
+        if audio.size < REQUEST_S * 16000:
+            return self.transcribe(audio)
+        try:
+            data = self._post("/v1/intent", audio, {})
+        except _Refused:
+            return self.transcribe(audio)
+        if data.get("in_grammar") and isinstance(data.get("intent"), str):
+            slots = data.get("slots") if isinstance(data.get("slots"), dict) else {}
+            return Transcript(str(data.get("sentence") or data.get("text") or ""), 0.0,
+                              _number(data.get("processing_seconds")) or 0.0,
+                              intent={"intent": data["intent"], "slots": slots})
+        return self.transcribe(audio)
+

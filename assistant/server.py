@@ -1,7 +1,8 @@
 """``assistant serve-teacher``: the teacher over HTTP, for assistants on other machines.
 
 ``POST /v1/audio/transcriptions`` is OpenAI-compatible (multipart ``file``, optional ``model`` and
-``response_format`` = json | text | verbose_json); ``POST /v1/intent`` adds the hassil intent;
+``response_format`` = json | text | verbose_json); ``POST /v1/intent`` understands a request: decoded
+under the grammar of the server's intents when it is one (``in_grammar``), else free transcription + hassil;
 ``GET /health``. Both POSTs return an empty transcript for noise (:meth:`Teacher.hear`). Requests are
 limited in size and duration; the server binds to loopback by default. fastapi/uvicorn are imported
 only here (this module is loaded only by ``serve-teacher``). No ``from __future__ import annotations``:
@@ -24,7 +25,7 @@ MAX_SECONDS_DEFAULT = 30.0
 
 
 def create_app(teacher: Teacher, intents: IntentSet, max_bytes: int = MAX_BYTES_DEFAULT,
-               max_seconds: float = MAX_SECONDS_DEFAULT):
+               max_seconds: float = MAX_SECONDS_DEFAULT, understander=None):
     """The FastAPI application around one loaded teacher."""
 
     app = FastAPI(title="voice-assistant teacher", version="1")
@@ -60,19 +61,28 @@ def create_app(teacher: Teacher, intents: IntentSet, max_bytes: int = MAX_BYTES_
                     "processing_seconds": t.seconds}
         return {"text": t.text}
 
+    def understand(audio):
+        with lock:
+            return (understander or teacher.hear)(audio.samples)
+
     @app.post("/v1/intent")
     async def intent(file: UploadFile = File(...)):
         audio = await read_audio(file)
-        t = await run_in_threadpool(transcribe, audio)
+        t = await run_in_threadpool(understand, audio)
+        if t.intent:
+            return {"text": t.text, "sentence": t.text, "in_grammar": True, "intent": t.intent["intent"],
+                    "slots": t.intent["slots"], "processing_seconds": t.seconds}
         match = intents.from_text(t.text)
-        return {"text": t.text, "intent": match.intent if match else None, "slots": match.slots if match else {},
-                "processing_seconds": t.seconds}
+        return {"text": t.text, "in_grammar": False, "intent": match.intent if match else None,
+                "slots": match.slots if match else {}, "processing_seconds": t.seconds}
 
     return app
 
 
-def serve(teacher: Teacher, intents: IntentSet, host: str, port: int, max_bytes: int, max_seconds: float) -> None:
+def serve(teacher: Teacher, intents: IntentSet, host: str, port: int, max_bytes: int, max_seconds: float,
+          understander=None) -> None:
     """Run the server until interrupted."""
     import uvicorn
 
-    uvicorn.run(create_app(teacher, intents, max_bytes, max_seconds), host=host, port=port, log_level="warning")
+    uvicorn.run(create_app(teacher, intents, max_bytes, max_seconds, understander), host=host, port=port,
+                log_level="warning")

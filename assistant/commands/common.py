@@ -12,8 +12,13 @@ def teacher_of(args: argparse.Namespace):
     return load_teacher(args.model, args.backend, threads=args.threads, compute_type=args.compute_type)
 
 
-def intents_for(name_or_path: str, manifest):
-    """The intents file plus the intents the student's manifest carries (added with ``training add-intent``)."""
+def intents_for(names_or_paths: str | list[str], manifest=None):
+    """The intents files (the first one's student table answers the student's labels) plus the intents the
+    student's manifest carries (added with ``training add-intent``)."""
     from ..intents import IntentSet
 
-    return IntentSet.load(name_or_path).with_student(manifest.extra.get("intents"))
+    names = [names_or_paths] if isinstance(names_or_paths, str) else list(names_or_paths)
+    first = IntentSet.load(names[0])
+    if manifest is not None:
+        first = first.with_student(manifest.extra.get("intents"))
+    return first.plus([IntentSet.load(n) for n in names[1:]])

@@ -48,16 +48,27 @@ def add_loop_flags(p: argparse.ArgumentParser) -> None:
                         "at least this (default %(default)s; 0: always)")
 
 
-def _transcriber(args: argparse.Namespace):
-    """How deferrals are answered: a teacher server (--teacher-url), the in-process teacher, or none."""
+def _transcriber(args: argparse.Namespace, intents=None):
+    """How deferrals are answered: a teacher server (--teacher-url), the in-process teacher, or none. Requests
+    (long segments) are decoded under the grammar of ``intents``, on the server or here (a transformers
+    teacher beside a ctranslate2 one: grammar decoding needs batched decoder steps)."""
     if getattr(args, "no_teacher", False):
         return None
     if getattr(args, "teacher_url", None):
         from ..remote import RemoteTeacher
 
-        return RemoteTeacher(args.teacher_url, args.teacher_timeout).transcribe
+        remote = RemoteTeacher(args.teacher_url, args.teacher_timeout)
+        return remote.understand if intents is not None and not getattr(args, "no_grammar", False) \
+            else remote.transcribe
     teacher = teacher_of(args)
-    return teacher.hear  # transcript + the teacher's label posterior, one encoder pass
+    if intents is None or getattr(args, "no_grammar", False):
+        return teacher.hear  # transcript + the teacher's label posterior, one encoder pass
+    from ..teacher import load_teacher
+    from ..understand import Understander
+
+    grammar_teacher = teacher if args.backend == "transformers" else \
+        load_teacher(args.model, "transformers", threads=args.threads)
+    return Understander(teacher, intents, grammar_teacher)
 
 
 def _student(name_or_dir: str | None):
@@ -83,7 +94,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     student = _student(args.student)
     intents = intents_for(args.intents, student.manifest)
-    transcribe = _transcriber(args)
+    transcribe = _transcriber(args, intents)
     from pathlib import Path
 
     d = student_decision(student, loop_config(args))  # a bad bar stops here, once
@@ -142,7 +153,7 @@ def _print_event(ev, prefix: str = "") -> None:
           flush=True)
 
 
-def swap_student(bot, model_dir, intents_name: str) -> None:
+def swap_student(bot, model_dir, intents_name: str | list[str]) -> None:
     """Hand the loop a newly promoted student (and its intents); a broken one is reported and skipped."""
     from ..errors import AssistantError
     from ..student import Student
@@ -173,7 +184,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
         return 0
     student = _student(args.student)
     intents = intents_for(args.intents, student.manifest)
-    transcribe = _transcriber(args)
+    transcribe = _transcriber(args, intents)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []
     speaker = None

@@ -22,8 +22,49 @@ def cmd_serve_teacher(args: argparse.Namespace) -> int:
         print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
     print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
           "(POST /v1/audio/transcriptions, POST /v1/intent, GET /health)", flush=True)
-    serve(teacher, intents, args.host, args.port, int(args.max_mb * 1024 * 1024), args.max_seconds)
+    serve(teacher, intents, args.host, args.port, int(args.max_mb * 1024 * 1024), args.max_seconds,
+          _understander(args, teacher, intents))
     return 0
+
+
+def _understander(args: argparse.Namespace, teacher, intents):
+    """Grammar decoding of requests with ``intents`` (a transformers teacher beside a ctranslate2 one)."""
+    if getattr(args, "no_grammar", False):
+        return None
+    from ..teacher import load_teacher
+    from ..understand import Understander
+
+    grammar_teacher = teacher if args.backend == "transformers" else \
+        load_teacher(args.model, "transformers", threads=args.threads)
+    return Understander(teacher, intents, grammar_teacher)
+
+
+def cmd_understand(args: argparse.Namespace) -> int:
+    """Each file as one spoken request: the intent and slots under the grammar, or why there are none."""
+    from ..audio import load_audio
+    from ..teacher import load_teacher
+    from ..teacher.constrained import understand
+
+    intents = intents_for(args.intents)
+    teacher = load_teacher(args.model, "transformers", threads=args.threads)
+    grammar = intents.grammar()
+    failed = 0
+    for f in args.files:
+        try:
+            audio = load_audio(f, max_seconds=30.0)
+        except AssistantError as e:
+            print(f"error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        u = understand(teacher, audio.samples, grammar)
+        if args.json:
+            print(json.dumps({"file": f, **u.to_dict()}, default=str))
+        elif u.match is not None:
+            print(f"{f}: {u.match.intent} {u.match.slots}  ({u.sentence!r}, {1000 * u.seconds:.0f} ms)")
+        else:
+            print(f"{f}: not a request these intents know (heard {u.free_text!r}; best in grammar "
+                  f"{u.sentence!r}, {u.gap:+.2f} nats/token)")
+    return 1 if failed else 0
 
 
 def cmd_transcribe(args: argparse.Namespace) -> int:

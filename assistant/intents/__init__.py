@@ -32,6 +32,10 @@ class IntentSet:
     def __init__(self, data: dict, source: str) -> None:
         from hassil import Intents
 
+        from .rhino import is_rhino, to_intents
+
+        if is_rhino(data):  # a Picovoice Rhino context: read it as the templates it stands for
+            data = to_intents(data, source)
         self.data = data
 
         if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
@@ -68,6 +72,25 @@ class IntentSet:
             data["intents"].setdefault(entry["intent"], {"data": []})["data"].append(block)
         return IntentSet(data, f"{self.source} + student intents ({', '.join(added)})")
 
+    def plus(self, others: list[IntentSet]) -> IntentSet:
+        """These intents with more sets active beside them (``--intents home coffee.yaml``): the student's
+        labels keep meaning what this set says; transcripts and the grammar cover every set."""
+        self.others = list(others)
+        return self
+
+    @property
+    def all_sets(self) -> list[IntentSet]:
+        """This set and those :meth:`plus` added, in order."""
+        return [self, *getattr(self, "others", [])]
+
+    def grammar(self):
+        """The :class:`~assistant.intents.grammar.Grammar` of every active set (compiled once)."""
+        if getattr(self, "_grammar", None) is None:
+            from .grammar import Grammar
+
+            self._grammar = Grammar(self.all_sets)
+        return self._grammar
+
     @classmethod
     def load(cls, name_or_path: str | Path = DEFAULT) -> IntentSet:
         """A built-in intents file by name (``home``), or any YAML file."""
@@ -89,13 +112,23 @@ class IntentSet:
 
     def from_text(self, text: str) -> IntentMatch | None:
         """hassil over a transcript (punctuation and case ignored)."""
-        from hassil import recognize
-
         clean = _clean(text)
         if not clean:
             return None
         if (word := self.command_word(clean)) is not None:  # just a command word: what the student label means
             return self.student[word]
+        for s in self.all_sets:
+            if (m := s.parse(clean)) is not None:
+                return m
+        return None
+
+    def parse(self, text: str) -> IntentMatch | None:
+        """hassil alone over ``text`` (no command-word shortcut): what grammar decoding reads back."""
+        from hassil import recognize
+
+        clean = _clean(text)
+        if not clean:
+            return None
         result = recognize(clean, self.hassil)
         if result is None:
             return None

@@ -56,6 +56,9 @@ class Transcript:
     labels: dict[str, float] | None = None
     """:meth:`Teacher.hear`: the teacher's whole posterior over the Speech Commands labels (the loop
     falls back on it when the transcript names no intent; ``DecisionConfig.posterior_teacher``)."""
+    intent: dict | None = None
+    """``{"intent", "slots"}`` when the request was decoded under the intent grammar and is in it
+    (:mod:`assistant.understand`); ``text`` is then the sentence the grammar allowed."""
 
     def to_dict(self) -> dict:
         """JSON form."""
@@ -213,6 +216,36 @@ class WhisperTeacher(Teacher):
                 out[i] = TeacherLabel(label_set.labels, logp[j],
                                       Transcript(texts[j], float(no_speech[j]), per_text), per_clip, raw)
         return [o for o in out if o is not None]
+
+    # -- grammar decoding hooks (assistant.teacher.constrained) -----------------------------------
+    def next_logprobs(self, encoded: Any, prefixes: list[list[int]]) -> np.ndarray:
+        """Log-softmax of the next token after each prefix, for one encoded clip: shape (K, vocab).
+        Prefixes of one beam step share a length. Backends may override this with a batched pass."""
+        logits = np.asarray(self._raw_logits(encoded, prefixes), dtype=np.float64)[0]  # type: ignore[attr-defined]
+        m = logits.max(axis=-1, keepdims=True)
+        return logits - m - np.log(np.exp(logits - m).sum(axis=-1, keepdims=True))
+
+    def sequence_logprob(self, encoded: Any, prompt: list[int], tokens: list[int]) -> float:
+        """log P(tokens | prompt, clip): the sum of each token's log-probability (nats)."""
+        total = 0.0
+        for i, tok in enumerate(tokens):
+            total += float(self.next_logprobs(encoded, [prompt + tokens[:i]])[0, tok])
+        return total
+
+    def tokenizer_encode(self, text: str) -> list[int]:
+        """Token ids of ``text`` (no special tokens)."""
+        return list(self.tokenizer.encode(text, add_special_tokens=False).ids)
+
+    def punctuation_ids(self) -> dict[int, str]:
+        """Ids of the single tokens ``,`` ``.`` ``?`` ``!`` (what may follow a word in grammar decoding)."""
+        from ..intents.grammar import PUNCTUATION
+
+        out = {}
+        for p in PUNCTUATION:
+            ids = self.tokenizer_encode(p)
+            if len(ids) == 1:
+                out[ids[0]] = p
+        return out
 
     def next_token_logits(self, audio: np.ndarray, prefix: Sequence[int] | None = None) -> np.ndarray:
         """Raw decoder logits after ``prefix`` (default: the prompt) for one clip: shape (vocab,)."""

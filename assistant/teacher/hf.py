@@ -139,6 +139,26 @@ class HFTeacher(WhisperTeacher):
             tokens = torch.tensor(prefix, device=self.device).expand(b, 1, -1)
             return self._logits(self._decode(tokens, encoded)[:, 0, -1]).float().cpu().numpy()
 
+    def next_logprobs(self, encoded: Any, prefixes: list[list[int]]) -> np.ndarray:
+        import torch
+
+        with torch.inference_mode():
+            tokens = torch.tensor(prefixes, device=self.device)[None]  # (1, K, L): one clip, K hypotheses
+            logits = self._logits(self._decode(tokens, encoded)[0, :, -1]).float()
+            return torch.log_softmax(logits, dim=-1).cpu().numpy()
+
+    def sequence_logprob(self, encoded: Any, prompt: list[int], tokens: list[int]) -> float:
+        import torch
+
+        if not tokens:
+            return 0.0
+        with torch.inference_mode():
+            seq = torch.tensor(prompt + tokens[:-1], device=self.device)[None, None]
+            logp = torch.log_softmax(self._logits(self._decode(seq, encoded)[0, 0]).float(), dim=-1)
+            n = len(prompt)
+            picked = logp[n - 1:, :].gather(1, torch.tensor(tokens, device=self.device)[:, None])
+            return float(picked.sum())
+
     def _greedy(self, encoded: Any, max_tokens: int) -> tuple[list[list[int]], np.ndarray]:
         import torch
 
