@@ -4,7 +4,7 @@ continue a sentence the intents can parse, and the out-of-grammar test that keep
 Scores are sums of log-probabilities under the full vocabulary, so the constrained sentence and the free
 transcript are comparable: speech the grammar explains scores about as well constrained as free (an ASR
 near-miss such as "light rose" costs a few nats), speech it cannot explain scores far worse. The test is
-that gap per token of the constrained sentence (:data:`DEFAULT_MARGIN`, docs/intents.md).
+that gap per token of the constrained sentence (:data:`DEFAULT_MARGIN`, docs/intents/README.md).
 """
 
 from __future__ import annotations
@@ -24,11 +24,11 @@ DEFAULT_BEAM = 4
 DEFAULT_MARGIN = 1.2
 """Out of grammar when the constrained sentence's log-probability per token falls this far (nats) below the
 free transcript's. Speech the grammar cannot explain (LibriSpeech read speech, wake-word phrases) scores
-1.9 or more below; real coffee orders at most 1.1 (docs/intents.md)."""
+1.9 or more below; real coffee orders at most 1.1 (docs/intents/README.md)."""
 DEFAULT_FLOOR = -1.6
 """...and when it is below this mean log-probability per token (nats) at all: on noise Whisper hallucinates
 ("I'm going to go to the bathroom.") and the forced order scores about as badly, so the gap alone does not
-tell; forced orders on noise average -2.6 or worse per token, real orders -0.1 to -0.8 (docs/intents.md)."""
+tell; forced orders on noise average -2.6 or worse per token, real orders -0.1 to -0.8 (docs/intents/README.md)."""
 
 
 def in_grammar(gap: float, mean_logprob: float, margin: float = DEFAULT_MARGIN, floor: float = DEFAULT_FLOOR) -> bool:
