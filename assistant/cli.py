@@ -8,6 +8,10 @@ import sys
 from .commands.loop import add_loop_flags, cmd_listen, cmd_run
 from .commands.teacher import cmd_score, cmd_serve_teacher, cmd_transcribe, cmd_understand
 from .errors import OneLineParser, at_least, number_in, run_command
+from .intents import DEFAULT as DEFAULT_INTENTS
+
+INTENTS_HELP = (f"intents: '{DEFAULT_INTENTS}' (Home Assistant's English sentences, the default), 'home' (a "
+                "small example), any Home Assistant template YAML or a Rhino context; several at once")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -24,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     def assistant_flags(p: argparse.ArgumentParser) -> None:  # shared by run and listen
         p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
-        p.add_argument("--intents", nargs="+", default=["home"], metavar="FILE",
-                       help="intents: 'home', Home Assistant template YAML or a Rhino context; several at once")
+        p.add_argument("--intents", nargs="+", default=[DEFAULT_INTENTS], metavar="FILE",
+                       help=INTENTS_HELP)
         p.add_argument("--no-grammar", action="store_true",
                        help="requests by free transcription + hassil only (no decoding under the grammar)")
         p.add_argument("--no-teacher", action="store_true", help="never defer (answers only what the student is sure of)")
@@ -70,7 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=at_least(1, 65535), default=8765)
     teacher_flags(p)
-    p.add_argument("--intents", nargs="+", default=["home"], metavar="FILE")
+    p.add_argument("--intents", nargs="+", default=[DEFAULT_INTENTS], metavar="FILE", help=INTENTS_HELP)
     p.add_argument("--no-grammar", action="store_true", help="/v1/intent by free transcription + hassil only")
     p.add_argument("--max-mb", type=number_in(0, low_open=True), default=10.0, help="largest request body")
     p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=30.0, help="longest audio accepted")
@@ -79,8 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("understand", help="spoken requests in audio files -> intent and slots, decoded under "
                        "the intents' grammar")
     p.add_argument("files", nargs="+")
-    p.add_argument("--intents", nargs="+", default=["home"], metavar="FILE",
-                   help="'home', Home Assistant template YAML or a Rhino context; several at once")
+    p.add_argument("--intents", nargs="+", default=[DEFAULT_INTENTS], metavar="FILE", help=INTENTS_HELP)
     p.add_argument("--model", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=None)
     p.add_argument("--json", action="store_true", help="one JSON object per file")

@@ -44,8 +44,23 @@ def answer(match: IntentMatch | None, home: Home) -> str:
     return fn(home, match.slots)
 
 
+_NOUN = {"light": "lights", "fan": "fan", "cover": "covers", "switch": "switches", "media_player": "players",
+         "climate": "thermostat", "lock": "locks", "valve": "valves"}
+
+
+def target(slots: dict) -> str:
+    """The device a request names: its ``name``, else the ``domain`` in an ``area`` or ``floor`` (Home
+    Assistant's slot combinations: "turn on the kitchen lights" -> area kitchen, domain light)."""
+    if slots.get("name"):
+        return str(slots["name"])
+    where = slots.get("area") or slots.get("floor")
+    what = _NOUN.get(str(slots.get("device_class") or slots.get("domain") or "light"),
+                     str(slots.get("device_class") or slots.get("domain")))
+    return f"{where} {what}" if where else what
+
+
 def _power(home: Home, slots: dict, on: bool) -> str:
-    name = str(slots.get("name", "lights"))
+    name = target(slots)
     home.devices[name] = on
     return f"Turned {'on' if on else 'off'} the {name}."
 
@@ -131,3 +146,79 @@ def confirm(home: Home, slots: dict) -> str:
 def deny(home: Home, slots: dict) -> str:
     what, home.pending_confirmation = home.pending_confirmation, None
     return f"Cancelled: {what}." if what else "No noted."
+
+
+# Home Assistant's intents (the default home domain reads its sentence library): same home, its slot names.
+
+def _duration(slots: dict) -> float:
+    """Minutes of a ``HassStartTimer`` request (hours, minutes, seconds slots)."""
+    return float(slots.get("hours") or 0) * 60 + float(slots.get("minutes") or 0) + float(slots.get("seconds") or 0) / 60
+
+
+@handles("HassStartTimer")
+def start_timer(home: Home, slots: dict) -> str:
+    minutes = _duration(slots) or 1.0
+    home.timers.append(minutes)
+    if minutes < 1:
+        return f"Timer set for {minutes * 60:g} seconds."
+    return f"Timer set for {minutes:g} minute{'' if minutes == 1 else 's'}."
+
+
+@handles("HassCancelTimer")
+@handles("HassCancelAllTimers")
+def cancel_timers(home: Home, slots: dict) -> str:
+    n, home.timers = len(home.timers), []
+    return f"Cancelled {n} timer{'' if n == 1 else 's'}." if n else "No timer is running."
+
+
+@handles("HassTimerStatus")
+def timer_status(home: Home, slots: dict) -> str:
+    if not home.timers:
+        return "No timer is running."
+    return "Timers: " + ", ".join(f"{m:g} min" for m in home.timers) + "."
+
+
+@handles("HassSetVolume")
+def ha_set_volume(home: Home, slots: dict) -> str:
+    return _volume(home, float(slots.get("volume_level", home.volume)))
+
+
+@handles("HassSetVolumeRelative")
+def ha_volume_step(home: Home, slots: dict) -> str:
+    step = slots.get("volume_step", "up")
+    delta = {"up": 10, "down": -10}.get(str(step))
+    return _volume(home, home.volume + (delta if delta is not None else float(step)))
+
+
+@handles("HassLightSet")
+def light_set(home: Home, slots: dict) -> str:
+    name = target({**slots, "domain": "light"})
+    if "brightness" in slots:
+        home.devices[name] = float(slots["brightness"]) > 0
+        return f"The {name} are at {float(slots['brightness']):g}%."
+    return f"Set the {name} to {slots.get('color') or slots.get('temperature') or 'that'}."
+
+
+@handles("HassGetState")
+def get_state(home: Home, slots: dict) -> str:
+    name = target(slots)
+    if name not in home.devices:
+        return f"I don't know the state of the {name}."
+    return f"The {name} {'is' if not name.endswith('s') else 'are'} {'on' if home.devices[name] else 'off'}."
+
+
+@handles("HassGetWeather")
+def weather(home: Home, slots: dict) -> str:
+    return "I have no weather source in this home."
+
+
+@handles("HassNevermind")
+def nevermind(home: Home, slots: dict) -> str:
+    home.pending_confirmation = None
+    return "OK."
+
+
+for _ours, _theirs in (("MediaPlay", "HassMediaUnpause"), ("MediaStop", "HassMediaPause"), ("MediaNext", "HassMediaNext"),
+                       ("MediaPrevious", "HassMediaPrevious"), ("GetTime", "HassGetCurrentTime"),
+                       ("GetDate", "HassGetCurrentDate")):
+    HANDLERS[_theirs] = HANDLERS[_ours]

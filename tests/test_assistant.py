@@ -172,7 +172,7 @@ def test_gate_finds_bursts_for_any_chunking() -> None:
 
 
 def test_intents_from_labels_and_text() -> None:
-    intents = IntentSet.load()
+    intents = IntentSet.load("home")  # the small hand-written example
     assert intents.from_label("on") == IntentMatch("HassTurnOn", {"name": "lights"})
     assert intents.from_text("Turn on the kitchen lights.") == IntentMatch("HassTurnOn", {"name": "kitchen lights"})
     assert intents.from_text("Set a timer for 5 minutes!").intent == "SetTimer"
@@ -184,10 +184,44 @@ def test_intents_from_labels_and_text() -> None:
     assert intents.command_word("down and up") is None and intents.command_word("") is None
 
 
+@pytest.mark.parametrize("text, intent, slots", [
+    ("Turn on the kitchen lights.", "HassTurnOn", {"area": "kitchen", "domain": "light"}),
+    ("turn off the fan", "HassTurnOff", {"domain": "fan", "area": "living room"}),  # the assistant's own area
+    ("set a timer for five minutes", "HassStartTimer", {"minutes": 5}),
+    ("what time is it", "HassGetCurrentTime", {}),
+    ("could you set the volume to 30 percent please", "HassSetVolume", {"volume_level": 30, "area": "living room"}),
+    ("set the kitchen lights to 40 percent", "HassLightSet", {"name": "kitchen lights", "brightness": 40}),
+    ("yes", "Confirm", {}),
+])
+def test_default_domain_is_home_assistants_sentences(text: str, intent: str, slots: dict) -> None:
+    """The default intents read Home Assistant's English sentence library over the home's entity lists."""
+    match = IntentSet.load().from_text(text)
+    assert match is not None and match.intent == intent and match.slots == slots
+    assert answer(match, Home()) and "can't do that" not in answer(match, Home())
+
+
+def test_grammar_of_the_default_domain_keeps_context_templates() -> None:
+    """Templates needing a context compile where the home supplies it: a {name} of the right domain, or
+    the assistant's own area; names of domains the home lacks leave their templates out."""
+    from assistant.intents.grammar import TokenAutomaton
+
+    grammar = IntentSet.load().grammar()
+    assert not grammar.empty
+    words = {w for s in [grammar.graph.start] for w, _ in grammar.graph.words_from(s)[0]}
+    assert {"turn", "set", "what", "could"} <= words
+    skipped = "\n".join(grammar.graph.skipped)
+    assert "HassTurnOn: <turn> on [<the>] {name}" not in skipped  # lights, fan, tv carry their domain
+    assert "HassVacuumStart" in skipped  # no vacuum in this home
+    auto = TokenAutomaton(grammar.graph, lambda t: [ord(c) for c in t], {})
+    assert auto.next_states(auto.start)
+
+
 @pytest.mark.parametrize("text, match", [
     ("intents: [1, 2\n", "not valid YAML"),
     ("language: en\n", "'intents:'"),
     ("language: en\nintents: {}\nstudent:\n  yes: {intent: Confirm}\n", "quote the label"),
+    ("language: en\nlibrary: alexa-skills\n", "unknown sentence library"),
+    ("language: en\nlibrary: home-assistant-intents\ncontext: kitchen\n", "'context:' must map"),
 ])
 def test_broken_intents_files(tmp_path: Path, text: str, match: str) -> None:
     path = tmp_path / "intents.yaml"
@@ -202,6 +236,10 @@ def test_handlers_change_the_home() -> None:
     assert answer(IntentMatch("VolumeUp"), home) == "Volume 60%."
     assert answer(IntentMatch("SetVolume", {"volume": 150}), home) == "Volume 100%."
     assert answer(IntentMatch("SetTimer", {"minutes": 5.0}), home) == "Timer set for 5 minutes."
+    assert answer(IntentMatch("HassTurnOff", {"area": "kitchen", "domain": "light"}), home) == \
+        "Turned off the kitchen lights." and home.devices["kitchen lights"] is False
+    assert answer(IntentMatch("HassStartTimer", {"hours": 1, "minutes": 5}), home) == "Timer set for 65 minutes."
+    assert answer(IntentMatch("HassSetVolumeRelative", {"volume_step": "down"}), home) == "Volume 90%."
     assert answer(None, home) == "Sorry, I didn't catch that."
     assert "can't do that yet" in answer(IntentMatch("MakeCoffee"), home)
 
@@ -265,7 +303,7 @@ def test_a_bare_word_the_student_did_not_hear_is_not_carried_out() -> None:
     from assistant.loop import LoopConfig
 
     events = _run(_session(), 320, lambda audio: "Stop.", LoopConfig(decision=DecisionConfig(agree=0.0)))
-    assert [e for e in events if e.decision.action is Action.DEFER][0].intent.intent == "MediaStop"
+    assert [e for e in events if e.decision.action is Action.DEFER][0].intent.intent == "HassMediaPause"
 
 
 def test_the_teachers_posterior_answers_when_its_transcript_names_nothing() -> None:
@@ -280,7 +318,7 @@ def test_the_teachers_posterior_answers_when_its_transcript_names_nothing() -> N
     strict = LoopConfig(decision=DecisionConfig(accept=1.0))  # everything goes to the teacher
     events = [e for e in _run(_session(), 320, teacher, strict) if e.decision.action is Action.DEFER]
     last = events[-1]
-    assert last.decision.support["stop"] >= 0.9 and last.intent.intent == "MediaStop"
+    assert last.decision.support["stop"] >= 0.9 and last.intent.intent == "HassMediaPause"
     assert last.decision.reason == BOTH_SURE and last.decision.label == "stop" and last.transcript == "Stuff."
     assert events[0].intent is None  # "yes": the student is sure of it, but the teacher's posterior is not
 

@@ -75,7 +75,7 @@ def test_listen_answers_each_command_in_order(pulse: dict, tmp_path: Path) -> No
     answered = [r for r in records if r["decision"]["action"] != "IGNORE"]
     # the capture's phase against the 100 ms hop varies, so a command may be answered by the student
     # or, when it is a hair less sure, by the teacher: what must hold is the right answers in order
-    assert [r["intent"]["intent"] if r["intent"] else None for r in answered] == ["Confirm", None, "MediaStop"], rest
+    assert [r["intent"]["intent"] if r["intent"] else None for r in answered] == ["Confirm", None, "HassMediaPause"], rest
     assert answered[1]["decision"]["action"] == "DEFER" and answered[1]["answered_by"] == "teacher"
     assert answered[1]["transcript"]
     assert any(r["answered_by"] == "student" for r in answered)

@@ -99,10 +99,10 @@ def test_intent_endpoint(server: str) -> None:
     assert utt["text"] == "turn on the kitchen lights"
     audio = session[int((utt["start_s"] - 0.6) * 16000):int((utt["end_s"] + 0.6) * 16000)]
     data = RemoteTeacher(server, timeout_s=30)._post("/v1/intent", audio, {})
-    assert data["intent"] == "HassTurnOn" and data["slots"] == {"name": "kitchen lights"}, data
+    assert data["intent"] == "HassTurnOn" and data["slots"] == {"area": "kitchen", "domain": "light"}, data
     assert data["in_grammar"] is True  # a request: decoded under the grammar of the server's intents
     heard = RemoteTeacher(server, timeout_s=30).understand(audio)  # what the loop asks with --teacher-url
-    assert heard.intent == {"intent": "HassTurnOn", "slots": {"name": "kitchen lights"}}
+    assert heard.intent == {"intent": "HassTurnOn", "slots": {"area": "kitchen", "domain": "light"}}
 
 
 def test_noise_comes_back_as_an_empty_transcript(server: str, shared_data) -> None:

@@ -44,17 +44,17 @@ def build(out: Path) -> list[Path]:
 
 
 
-SESSION = (  # (what is said, the intent the assistant should answer with)
+SESSION = (  # (what is said, the intent the default home domain answers it with)
     ("yes", "Confirm"),
     ("turn on the kitchen lights", "HassTurnOn"),
-    ("up", "VolumeUp"),
-    ("what time is it", "GetTime"),
-    ("stop", "MediaStop"),
-    ("set a timer for five minutes", "SetTimer"),
-    ("right", "MediaNext"),
+    ("up", "HassSetVolumeRelative"),
+    ("what time is it", "HassGetCurrentTime"),
+    ("stop", "HassMediaPause"),
+    ("set a timer for five minutes", "HassStartTimer"),
+    ("right", "HassMediaNext"),
     ("switch off the fan", "HassTurnOff"),
     ("no", "Deny"),
-    ("left", "MediaPrevious"),
+    ("left", "HassMediaPrevious"),
 )
 SESSION_VOICE = Voice("piper-joe", 1.1, 0.5)
 

@@ -8,7 +8,10 @@ from pathlib import Path
 
 from ..errors import LabelSetError
 
-DEFAULT = "home"
+DEFAULT = "home-assistant"
+BUILTIN = (DEFAULT, "home")
+LIBRARY = "home-assistant-intents"
+"""``library:`` value naming Home Assistant's sentence library (PyPI ``home-assistant-intents``)."""
 
 
 @dataclass(frozen=True)
@@ -38,10 +41,18 @@ class IntentSet:
             data = to_intents(data, source)
         self.data = data
 
-        if not isinstance(data, dict) or not isinstance(data.get("intents"), dict):
+        if not isinstance(data, dict) or not isinstance(data.get("intents", {} if data.get("library") else None),
+                                                        dict):
             raise LabelSetError(f"{source}: expected Home Assistant intents YAML with an 'intents:' mapping")
+        context = data.get("context") or {}
+        if not isinstance(context, dict):
+            raise LabelSetError(f"{source}: 'context:' must map keys to values (e.g. area: kitchen)")
+        self.context: dict = dict(context)
+        """hassil's intent context: where the assistant stands (``area``), for templates that need one."""
         try:
-            self.hassil = Intents.from_dict({k: v for k, v in data.items() if k != "student"})
+            self.hassil = Intents.from_dict(with_library(data, source))
+        except LabelSetError:
+            raise
         except Exception as e:  # hassil raises assorted parse errors
             raise LabelSetError(f"{source}: cannot parse the sentence templates ({e})") from e
         self.student: dict[str, IntentMatch] = {}
@@ -96,7 +107,7 @@ class IntentSet:
         """A built-in intents file by name (``home``), or any YAML file."""
         from ..labelset import read_yaml
 
-        data, source = read_yaml(name_or_path, __name__, (DEFAULT,), "intents")
+        data, source = read_yaml(name_or_path, __name__, BUILTIN, "intents")
         return cls(data, source)
 
     def from_label(self, label: str) -> IntentMatch | None:
@@ -129,8 +140,35 @@ class IntentSet:
         clean = _clean(text)
         if not clean:
             return None
-        result = recognize(clean, self.hassil)
+        result = recognize(clean, self.hassil, intent_context=self.context or None)
         if result is None:
             return None
         name = result.intent.name
         return IntentMatch(name, {k: v.value for k, v in result.entities.items()}, self.responses.get(name))
+
+
+def with_library(data: dict, source: str) -> dict:
+    """The file's templates for hassil, merged over the sentence library it names (``library:``): the
+    library's intents, lists, rules and skip words first, the file's own added (same intent: more data
+    blocks; same list or rule: the file's wins). Returns a new dict; ``data`` is left as read."""
+    own = {k: v for k, v in data.items() if k not in ("student", "library", "context")}
+    name = data.get("library")
+    if not name:
+        return own
+    if name != LIBRARY:
+        raise LabelSetError(f"{source}: unknown sentence library {name!r} (known: {LIBRARY})")
+    try:
+        import home_assistant_intents
+    except ImportError as e:
+        raise LabelSetError(f"{source}: needs Home Assistant's sentences: pip install {LIBRARY}") from e
+    language = str(data.get("language") or "en")
+    lib = home_assistant_intents.get_intents(language)
+    if not lib:
+        raise LabelSetError(f"{source}: {LIBRARY} has no sentences for language {language!r}")
+    intents = {k: {"data": list(v.get("data") or [])} for k, v in (lib.get("intents") or {}).items()}
+    for k, v in (own.get("intents") or {}).items():
+        intents.setdefault(k, {"data": []})["data"].extend((v or {}).get("data") or [])
+    return {**own, "language": language, "intents": intents,
+            "lists": {**(lib.get("lists") or {}), **(own.get("lists") or {})},
+            "expansion_rules": {**(lib.get("expansion_rules") or {}), **(own.get("expansion_rules") or {})},
+            "skip_words": [*(lib.get("skip_words") or []), *(own.get("skip_words") or [])]}

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from functools import lru_cache
 from itertools import permutations
 from typing import Callable, Iterable, Sequence
 
@@ -98,6 +99,8 @@ class _Compiler:
 
     def __init__(self, graph: WordGraph, lists: dict, rules: dict, language: str) -> None:
         self.g, self.lists, self.rules, self.language = graph, lists, rules, language
+        self.used: set[str] = set()
+        """Names of the lists the sentence being compiled refers to."""
 
     def add(self, expr, src: int, depth: int = 0) -> int:
         from hassil.expression import (Alternative, ListReference, Permutation, RuleReference, Sequence as Seq,
@@ -139,6 +142,7 @@ class _Compiler:
             start, stop, step = ref.get_inline_range()
             return self.numbers(range(start, stop + 1, step), src)
         slot_list = self.lists.get(ref.list_name)
+        self.used.add(ref.list_name)
         if slot_list is None:
             raise Unsupported(f"no list {{{ref.list_name}}}")
         end = self.g.new()
@@ -170,8 +174,10 @@ class _Compiler:
 _RBNF: dict[str, object] = {}
 
 
-def number_words(n: int, language: str) -> set[str]:
-    """Spoken forms of ``n`` ("twenty-five" and "twenty five"), by hassil's number engine."""
+@lru_cache(maxsize=None)
+def number_words(n: int, language: str) -> frozenset[str]:
+    """Spoken forms of ``n`` ("twenty-five" and "twenty five"), by hassil's number engine (memoised:
+    Home Assistant's library refers to 0-100 in hundreds of templates)."""
     from hassil.numbers import get_rbnf_engine
 
     if language not in _RBNF:
@@ -179,36 +185,92 @@ def number_words(n: int, language: str) -> set[str]:
     try:
         texts = set(_RBNF[language].format_number(n).text_by_ruleset.values())  # type: ignore[attr-defined]
     except Exception:  # noqa: BLE001 - an engine without this number: digits only
-        return set()
-    return {t for text in texts for t in (text, text.replace("-", " "))}
+        return frozenset()
+    return frozenset(t for text in texts for t in (text, text.replace("-", " ")))
 
 
-def compile_intents(intents_list: Sequence, extra_lists: dict | None = None) -> WordGraph:
-    """One :class:`WordGraph` for several hassil ``Intents`` (any sentence of any of them); templates it
-    cannot express are listed in ``skipped``, and so are templates that need a context (an area the user
-    is in), which hassil only matches when given one."""
+def compile_intents(intents_list: Sequence, extra_lists: dict | None = None,
+                    contexts: Sequence[dict] | None = None) -> WordGraph:
+    """One :class:`WordGraph` for several hassil ``Intents`` (any sentence of any of them, each optionally
+    led or followed by one of its skip words: "could you ... please").
+
+    ``contexts[i]`` is the intent context of ``intents_list[i]`` (where the assistant stands). A template that
+    requires context is kept where that context, or the slot values it can match, supply it, as hassil's
+    matcher decides: list values are narrowed to those whose context fits, and a template whose needed key
+    no slot of it can supply is left out. Templates it cannot express are listed in ``skipped``."""
     g = WordGraph()
-    for intents in intents_list:
+    for i, intents in enumerate(intents_list):
+        context = dict(contexts[i]) if contexts else {}
+        skip = [w for w in getattr(intents, "skip_words", None) or [] if w.strip()]
         for name, intent in intents.intents.items():
             for data in intent.data:
-                if data.requires_context:
-                    g.skipped.extend(f"{name}: {t} (needs a context)" for t in data.sentence_texts)
+                need, unfit = _context_gap(data, context)
+                if unfit:
+                    g.skipped.extend(f"{name}: {t} ({unfit})" for t in data.sentence_texts)
                     continue
                 lists = {**intents.slot_lists, **(extra_lists or {}), **data.slot_lists}
+                lists, provides = _narrowed(lists, data.requires_context, data.excludes_context, need)
                 rules = {**intents.expansion_rules, **data.expansion_rules}
                 comp = _Compiler(g, lists, rules, intents.language)
                 for text, sentence in zip(data.sentence_texts, data.sentences):
                     mark = len(g.arcs)
                     entry = g.new()
+                    comp.used = set()
                     try:
                         end = comp.add(sentence.expression, entry)
+                        if need - set().union(*(provides.get(n, set()) for n in comp.used)):
+                            raise Unsupported(f"needs a context: {', '.join(sorted(need))}")
                     except Unsupported as e:
                         del g.arcs[mark:]  # drop the half-built path
                         g.skipped.append(f"{name}: {text} ({e})")
                         continue
-                    g.arc(g.start, "", entry)
-                    g.arc(end, "", g.final)
+                    begin, finish = g.new(), g.new()
+                    g.arc(g.start, "", begin)
+                    for w in skip:  # "could you" before, "please" after
+                        g.arc(g.text(begin, w + " "), "", entry)
+                        g.arc(g.text(g.text(end, " "), w), "", finish)
+                    g.arc(begin, "", entry)
+                    g.arc(end, "", finish)
+                    g.arc(finish, "", g.final)
     return g
+
+
+def _context_gap(data, context: dict) -> tuple[set[str], str]:
+    """(keys the template needs that ``context`` lacks, why it can never match here or "")."""
+    from hassil.util import check_excluded_context, check_required_context
+
+    if data.excludes_context and not check_excluded_context(data.excludes_context, context):
+        return set(), "excluded in this context"
+    if data.requires_context and not check_required_context(data.requires_context, context,
+                                                            allow_missing_keys=True):
+        return set(), "needs another context"
+    return {k for k in (data.requires_context or {}) if k not in context}, ""
+
+
+def _narrowed(lists: dict, requires: dict, excludes: dict, need: set[str]) -> tuple[dict, dict[str, set[str]]]:
+    """Text lists cut to the values a template's context allows, as hassil's matcher filters them; and
+    which needed keys each list can supply (those lists keep only values that carry them)."""
+    from dataclasses import replace
+
+    from hassil.intents import TextSlotList
+    from hassil.util import check_excluded_context, check_required_context
+
+    if not (requires or excludes):
+        return lists, {}
+    out, provides = {}, {}
+    for list_name, sl in lists.items():
+        if not isinstance(sl, TextSlotList):
+            out[list_name] = sl
+            continue
+        values = [v for v in sl.values
+                  if (not requires or check_required_context(requires, v.context, allow_missing_keys=True))
+                  and (not excludes or check_excluded_context(excludes, v.context))]
+        keys = {k for k in need if any(v.context and k in v.context for v in values)}
+        if keys:
+            values = [v for v in values if v.context and keys <= set(v.context)]
+            provides[list_name] = keys
+        out[list_name] = replace(sl, values=values)
+    return out, provides
 
 
 def capitalised(word: str) -> str:
@@ -303,7 +365,8 @@ class Grammar:
     def __init__(self, intent_sets: Sequence) -> None:
         """``intent_sets``: :class:`assistant.intents.IntentSet` objects (their hassil templates)."""
         self.sets = list(intent_sets)
-        self.graph = compile_intents([s.hassil for s in self.sets])
+        self.graph = compile_intents([s.hassil for s in self.sets],
+                                     contexts=[getattr(s, "context", None) or {} for s in self.sets])
         self._automata: dict[int, TokenAutomaton] = {}
 
     @property
