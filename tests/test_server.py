@@ -187,4 +187,4 @@ def test_loop_keeps_answering_locally_when_the_teacher_is_down() -> None:
     events = [e for e in _run(_session(), 320, remote.transcribe) if e.decision.action.value != "IGNORE"]
     assert [e.answered_by for e in events] == ["student", "teacher", "student"]
     assert events[0].answer == "Yes noted." and events[2].answer == "Stopped."
-    assert "could not answer" in events[1].answer and "unreachable" in events[1].answer
+    assert "teacher is unavailable" in events[1].answer and "unreachable" in events[1].answer

@@ -5,13 +5,13 @@ from __future__ import annotations
 import argparse
 import sys
 
-from assistant.errors import OneLineParser, run_command
-
-from .commands import intents, loop, store, student, teacher
+from assistant.errors import OneLineParser, extra_for, run_command
 
 
 def build_parser() -> argparse.ArgumentParser:
     """The ``training`` command line."""
+    from .commands import intents, loop, store, student, teacher
+
     ap = OneLineParser(prog="training", description=__doc__)
     ap.add_argument("-v", "--verbose", action="store_true")
     sub = ap.add_subparsers(dest="command", required=True)
@@ -22,7 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point."""
-    args = build_parser().parse_args(argv)
+    try:
+        parser = build_parser()
+    except ModuleNotFoundError as e:  # a base (device) install: training needs its extra
+        if (line := extra_for(e, "training")) is None:
+            raise
+        print(f"error: {line}", file=sys.stderr)
+        return 2
+    args = parser.parse_args(argv)
     return run_command(args.func, args, verbose=args.verbose, user_errors=(ValueError,))
 
 

@@ -57,7 +57,7 @@ def _transcriber(args: argparse.Namespace, intents=None):
     if getattr(args, "teacher_url", None):
         from ..remote import RemoteTeacher
 
-        remote = RemoteTeacher(args.teacher_url, args.teacher_timeout)
+        remote = RemoteTeacher(args.teacher_url, args.teacher_timeout, getattr(args, "teacher_token", None))
         return remote.understand if intents is not None and not getattr(args, "no_grammar", False) \
             else remote.transcribe
     teacher = teacher_of(args)

