@@ -49,12 +49,14 @@ class IntentSet:
             raise LabelSetError(f"{source}: 'context:' must map keys to values (e.g. area: kitchen)")
         self.context: dict = dict(context)
         """hassil's intent context: where the assistant stands (``area``), for templates that need one."""
-        try:
-            self.hassil = Intents.from_dict(with_library(data, source))
-        except LabelSetError:
-            raise
+        if data.get("library"):
+            with_library(data, source, check_only=True)  # the library is installed and has this language
+        try:  # the file's own templates now (one clear line if broken); a library's when first needed
+            own = Intents.from_dict({"intents": {}, **with_library({k: v for k, v in data.items()
+                                                                     if k != "library"}, source)})
         except Exception as e:  # hassil raises assorted parse errors
             raise LabelSetError(f"{source}: cannot parse the sentence templates ({e})") from e
+        self._hassil = None if data.get("library") else own
         self.student: dict[str, IntentMatch] = {}
         for label, entry in (data.get("student") or {}).items():
             if not isinstance(label, str) or not isinstance(entry, dict) or "intent" not in entry:
@@ -63,6 +65,16 @@ class IntentSet:
                                               entry.get("response"))
         self.responses = {m.intent: m.response for m in self.student.values() if m.response}
         self.source = source
+
+    @property
+    def hassil(self):
+        """hassil's ``Intents`` of this set, the sentence library merged in (parsed on first use: Home
+        Assistant's 865 templates take ~0.4 s, which a device answering from the student never needs)."""
+        if self._hassil is None:
+            from hassil import Intents
+
+            self._hassil = Intents.from_dict(with_library(self.data, self.source))
+        return self._hassil
 
     def with_student(self, added: dict | None) -> IntentSet:
         """These intents plus those a student's manifest carries (``{label: {intent, slots, response,
@@ -147,7 +159,7 @@ class IntentSet:
         return IntentMatch(name, {k: v.value for k, v in result.entities.items()}, self.responses.get(name))
 
 
-def with_library(data: dict, source: str) -> dict:
+def with_library(data: dict, source: str, check_only: bool = False) -> dict:
     """The file's templates for hassil, merged over the sentence library it names (``library:``): the
     library's intents, lists, rules and skip words first, the file's own added (same intent: more data
     blocks; same list or rule: the file's wins). Returns a new dict; ``data`` is left as read."""
@@ -162,6 +174,10 @@ def with_library(data: dict, source: str) -> dict:
     except ImportError as e:
         raise LabelSetError(f"{source}: needs Home Assistant's sentences: pip install {LIBRARY}") from e
     language = str(data.get("language") or "en")
+    if check_only:
+        if language not in home_assistant_intents.get_languages():
+            raise LabelSetError(f"{source}: {LIBRARY} has no sentences for language {language!r}")
+        return own
     lib = home_assistant_intents.get_intents(language)
     if not lib:
         raise LabelSetError(f"{source}: {LIBRARY} has no sentences for language {language!r}")
