@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands.loop import add_loop_flags, cmd_listen, cmd_run
+from .commands.loop import add_loop_flags, cmd_listen, cmd_run, cmd_soak
 from .commands.teacher import cmd_score, cmd_serve_teacher, cmd_transcribe, cmd_understand
 from .errors import OneLineParser, at_least, number_in, run_command
 from .intents import DEFAULT as DEFAULT_INTENTS
@@ -57,6 +57,23 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--realtime", action="store_true", help="feed audio at real-time pace")
     p.add_argument("--max-seconds", type=number_in(0, low_open=True), default=600.0)
     p.set_defaults(func=cmd_run)
+
+    p = sub.add_parser("soak", help="hours of commands, speech, noise and quiet through the loop as fast as it "
+                       "goes: memory, latency and errors over time (JSON + Markdown + plot)")
+    p.add_argument("--hours", type=number_in(0, low_open=True), default=10.0)
+    teacher_flags(p)
+    p.add_argument("--student", default=None, help="model directory or registry name (default: shipped)")
+    p.add_argument("--intents", nargs="+", default=[DEFAULT_INTENTS], metavar="FILE", help=INTENTS_HELP)
+    p.add_argument("--no-teacher", action="store_true", help="the student alone (deferrals go unanswered)")
+    p.add_argument("--no-grammar", action="store_true", help="requests by free transcription + hassil only")
+    p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
+    p.add_argument("--teacher-timeout", type=number_in(0, low_open=True), default=5.0)
+    p.add_argument("--teacher-token", default=None, help="bearer token of the teacher server")
+    p.add_argument("--data", default="../shared/data", help="real clips and noise (else audio_samples/ + synthetic noise)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report-dir", default="docs/soak")
+    p.add_argument("--json", default=None, help="also write the figures here")
+    p.set_defaults(func=cmd_soak)
 
     p = sub.add_parser("listen", help="the assistant on the microphone")
     p.add_argument("--device", default=None, help="capture device index or name (see --list-devices)")

@@ -43,6 +43,15 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
             raise
         print(f"error: {extra}", file=sys.stderr)
         return 2
+    except OSError as e:
+        import errno
+
+        if e.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        where = f" ({e.filename})" if e.filename else ""
+        print(f"error: no space left on the disk{where}: free some and rerun the same command (work committed "
+              "so far is kept)", file=sys.stderr)
+        return 2
     except KeyboardInterrupt:
         print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
         return 130

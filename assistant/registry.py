@@ -100,10 +100,15 @@ class Registry:
             raise ModelError(f"cannot promote {name}/{version}: no such version in {self.root}")
         ptr = self.root / name / "CURRENT"
         tmp = ptr.with_name(f".CURRENT.{os.getpid()}.tmp")
-        tmp.write_text(version + "\n")
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, ptr)
+        try:
+            tmp.write_text(version + "\n")
+            with open(tmp, "rb+") as f:
+                os.fsync(f.fileno())
+            os.replace(tmp, ptr)
+        except OSError as e:  # e.g. a full disk: the version in force stays in force
+            tmp.unlink(missing_ok=True)
+            raise ModelError(f"cannot promote {name}/{version} ({e.strerror or e}); {self.current(name) or 'nothing'} "
+                             "stays in force: free disk space and rerun") from e
 
 
 class Watcher:

@@ -75,11 +75,15 @@ class LabelCache:
     def put_many(self, rows: list[tuple[str, CachedLabel]], teacher: str, labelset: str) -> None:
         """Store answers and commit (one transaction)."""
         now = time.time()
-        with self.db:
-            self.db.executemany(
-                "INSERT OR REPLACE INTO labels VALUES (?,?,?,?,?,?,?,?,?)",
-                [(sha, teacher, labelset, json.dumps(list(c.labels)), json.dumps([round(float(p), 6) for p in c.probs]),
-                  json.dumps(c.transcript), json.dumps(c.raw), c.seconds, now) for sha, c in rows])
+        try:
+            with self.db:  # all or nothing: a full disk leaves the rows stored before this batch, readable
+                self.db.executemany(
+                    "INSERT OR REPLACE INTO labels VALUES (?,?,?,?,?,?,?,?,?)",
+                    [(sha, teacher, labelset, json.dumps(list(c.labels)), json.dumps([round(float(p), 6) for p in c.probs]),
+                      json.dumps(c.transcript), json.dumps(c.raw), c.seconds, now) for sha, c in rows])
+        except sqlite3.Error as e:
+            raise AssistantError(f"{self.path}: cannot store labels ({e}); free disk space and rerun the same "
+                                 "command: the labels stored so far are kept") from e
 
     def count(self, teacher: str | None = None) -> int:
         """Rows in the cache (for one teacher, if given)."""
