@@ -112,10 +112,15 @@ class TeacherQueue:
         self._worker.start()
 
     def submit(self, kind: str, audio: np.ndarray, deadline_s: float) -> Future:
-        """Queue one utterance; raises :class:`Busy` at once when the queue is full."""
+        """Queue one utterance; raises :class:`Busy` at once when the queue is full, or when the work
+        ahead of it (queued jobs × the running mean service time) would not end within ``deadline_s``:
+        a quick 429 beats a 504 after the device has waited the whole deadline."""
         job = _Job(kind, audio, time.monotonic() + deadline_s)
         with self._ready:
-            if len(self.jobs) >= self.max_queue:
+            if any(j.future.cancelled() for j in self.jobs):  # given up on (504): no longer ahead of anyone
+                self.jobs = deque(j for j in self.jobs if not j.future.cancelled())
+            wait_s = (len(self.jobs) + 1) * self._seconds
+            if len(self.jobs) >= self.max_queue or (self.jobs and wait_s > 0.8 * deadline_s):
                 raise Busy(max(1.0, round(len(self.jobs) * self._seconds)))
             self.jobs.append(job)
             self._ready.notify()

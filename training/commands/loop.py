@@ -1,5 +1,5 @@
-"""``training bench-assistant``, ``bench-loop`` and ``fit-bars``: the assistant loop's response times, false
-accepts and decision bars."""
+"""``training bench-assistant``, ``bench-loop``, ``fit-bars`` and ``bench-server``: the assistant loop's response
+times, false accepts and decision bars, and the teacher server under load and through a crash."""
 
 from __future__ import annotations
 
@@ -18,6 +18,12 @@ def cmd_bench_loop(args: argparse.Namespace) -> int:
     from ..bench.loop import bench_loop
 
     return bench_loop(args)
+
+
+def cmd_bench_server(args: argparse.Namespace) -> int:
+    from ..bench.server import bench_server
+
+    return bench_server(args)
 
 
 def cmd_fit_bars(args: argparse.Namespace) -> int:
@@ -86,3 +92,25 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=cmd_fit_bars)
+
+    p = sub.add_parser("bench-server", help="teacher server under load from simulated devices (latency, throughput, "
+                                            "429s, memory), its auth and size checks, and a kill + restart")
+    p.add_argument("--clients", default="1,4,16", help="simulated devices per level, comma-separated")
+    p.add_argument("--seconds", type=number_in(0, low_open=True), default=20.0, help="length of each level")
+    p.add_argument("--requests-share", type=number_in(0, 1), default=0.3,
+                   help="share of sends that are whole requests (/v1/intent); the rest command clips")
+    p.add_argument("--max-queue", type=at_least(1), default=16, help="server: utterances waiting before 429")
+    p.add_argument("--max-batch", type=at_least(1), default=8, help="server: utterances per encoder batch")
+    p.add_argument("--deadline", type=number_in(0, low_open=True), default=10.0, help="server: seconds per request")
+    p.add_argument("--max-mb", type=number_in(0, low_open=True), default=2.0,
+                   help="server: largest request body (the size check sends 1 MiB more)")
+    p.add_argument("--threads", type=at_least(1), default=2, help="server: teacher threads")
+    p.add_argument("--no-restart", action="store_true", help="skip the kill + restart phase")
+    p.add_argument("--url", default=None, help="benchmark this running server instead of spawning one (no restart "
+                                               "phase, no memory figures)")
+    p.add_argument("--token", default=None, help="bearer token of --url's server")
+    p.add_argument("--samples", default="audio_samples", help="commands/ and session/ clips to send")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--report-dir", default="docs/server")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_bench_server)
