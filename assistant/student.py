@@ -45,6 +45,8 @@ class Manifest:
             raise ModelError(f"{model_dir}: no {MANIFEST}; not a student model directory")
         try:
             d = json.loads(path.read_text())
+            if not isinstance(d, dict):
+                raise TypeError("not a JSON object")
             if d.get("format") != FORMAT:
                 raise ModelError(f"{model_dir}: manifest format {d.get('format')!r} is not {FORMAT!r}; "
                                  "retrain or update the assistant")
@@ -52,6 +54,8 @@ class Manifest:
             labels = tuple(d["labels"])
             files = dict(d["files"])
             default = d["default_file"]
+            if not isinstance(default, str) or not all(isinstance(x, str) for x in (*labels, *files)):
+                raise TypeError("labels and file names must be text")
         except ModelError:
             raise
         except (ValueError, KeyError, TypeError) as e:

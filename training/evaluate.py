@@ -113,11 +113,14 @@ def write_json(path: str | None, data: dict) -> None:
         print(f"figures written to {path}")
 
 
-def evaluate_teacher(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, teacher, cache) -> dict:
-    """Label (through the cache) and score the teacher's argmax against the folder truth."""
+def evaluate_teacher(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, teacher, cache, *,
+                     run=None) -> dict:
+    """Label (through the cache) and score the teacher's argmax against the folder truth (``run``: the
+    teacher's :class:`~training.label.LabelRun` of ``clips`` when already labelled, e.g. on a Ray cluster)."""
     from .label import label_clips
 
-    run = label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
+    if run is None:
+        run = label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
     truth, pred = [], []
     for clip in clips:
         t = truth_label(clip, label_set)

@@ -215,8 +215,20 @@ def run_pipeline(args: argparse.Namespace) -> int:
     data = Path(args.data)
     have_data = (data / "gsc_v2_test_dev").is_dir() and not args.no_real
     n_kokoro = kokoro_blends(args.kokoro, have_data)  # a bad value is refused before anything loads
+    if getattr(args, "ray", None):
+        import ray  # noqa: F401  (without it, one line names the extra to install, before any work)
     teacher = load_teacher(args.teacher, threads=args.threads)
     cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
+
+    def label(clips: list[Clip]) -> dict:
+        """The teacher's labels of ``clips`` through the cache; ``--ray``: on that Ray cluster (docs/cluster.md)."""
+        if getattr(args, "ray", None):
+            from .cluster import LOCAL, label_clips_ray
+
+            return label_clips_ray(clips, {"model": args.teacher, "threads": args.threads}, label_set, cache,
+                                   teacher_id=teacher.id, address=None if args.ray == LOCAL else args.ray,
+                                   actors=args.ray_actors, progress=progress).labels
+        return label_clips(clips, teacher, label_set, cache, progress=progress).labels
     noise = NoiseBank(data / "noise" if (data / "noise").is_dir() else None)
     run_dir = Path(args.run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -244,7 +256,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     labels = {}
     for part in (tts, real_train, speech, real_val):
         if part:
-            labels.update(label_clips(part, teacher, label_set, cache, progress=progress).labels)
+            labels.update(label(part))
     # 3. distillation set (+ augmented copies with the teacher's own labels)
     parts = [from_labels(tts, labels, label_set, window, "tts")]
     if real_train:
@@ -255,8 +267,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     if args.views:
         views = augmented_views(tts + real_train, args.views, window, noise, cache_root() / "views",
                                 seed=args.seed, progress=progress)
-        parts.append(from_labels(views, label_clips(views, teacher, label_set, cache, progress=progress).labels,
-                                 label_set, window, "view"))
+        parts.append(from_labels(views, label(views), label_set, window, "view"))
     parts.append(noise_set(label_set, noise, max(50, n // 11), window, seed=args.seed))
     train_set = concat(parts)
     val_set = from_labels(real_val, labels, label_set, window, "real") if real_val else \
@@ -299,7 +310,7 @@ def run_pipeline(args: argparse.Namespace) -> int:
     else:  # registered unpromoted first, so a failure below leaves the current version in force
         model_dir = register(model, registry, args.name, manifest, calib_x, val_set.x, val_targets, promote=False)
     if test:
-        test_labels = label_clips(test, teacher, label_set, cache, progress=progress).labels
+        test_labels = label(test)
         result = evaluate(Student(model_dir), test, label_set, test_labels, Path(args.report_dir), "pipeline-test")
         update_manifest(model_dir, lambda m: m["metrics"].update({
             "test_accuracy": result["student"]["accuracy"]["overall"],

@@ -49,18 +49,28 @@ class IntentSet:
             raise LabelSetError(f"{source}: 'context:' must map keys to values (e.g. area: kitchen)")
         self.context: dict = dict(context)
         """hassil's intent context: where the assistant stands (``area``), for templates that need one."""
+        skip = data.get("skip_words") or []
+        if not isinstance(skip, list) or not all(isinstance(w, str) for w in skip):
+            raise LabelSetError(f"{source}: 'skip_words:' must be a list of quoted words")
         if data.get("library"):
             with_library(data, source, check_only=True)  # the library is installed and has this language
         try:  # the file's own templates now (one clear line if broken); a library's when first needed
             own = Intents.from_dict({"intents": {}, **with_library({k: v for k, v in data.items()
                                                                      if k != "library"}, source)})
         except Exception as e:  # hassil raises assorted parse errors
-            raise LabelSetError(f"{source}: cannot parse the sentence templates ({e})") from e
+            detail = f"no {e}" if isinstance(e, KeyError) else " ".join(str(e).split())
+            raise LabelSetError(f"{source}: cannot parse the sentence templates ({detail})") from e
+        if not data.get("library"):  # a library's own lists and rules are only there once it is merged in
+            check_references(own, source)
         self._hassil = None if data.get("library") else own
         self.student: dict[str, IntentMatch] = {}
+        if not isinstance(data.get("student") or {}, dict):
+            raise LabelSetError(f"{source}: 'student:' must map student labels to {{intent: ..., slots: ...}}")
         for label, entry in (data.get("student") or {}).items():
-            if not isinstance(label, str) or not isinstance(entry, dict) or "intent" not in entry:
-                raise LabelSetError(f"{source}: student entry {label!r} needs 'intent:' (and quote the label)")
+            if not isinstance(label, str) or not isinstance(entry, dict) or "intent" not in entry or \
+                    not isinstance(entry.get("slots") or {}, dict):
+                raise LabelSetError(f"{source}: student entry {label!r} needs 'intent:' and optional 'slots:' "
+                                    "mapping (and quote the label)")
             self.student[label] = IntentMatch(str(entry["intent"]), dict(entry.get("slots") or {}),
                                               entry.get("response"))
         self.responses = {m.intent: m.response for m in self.student.values() if m.response}
@@ -73,7 +83,9 @@ class IntentSet:
         if self._hassil is None:
             from hassil import Intents
 
-            self._hassil = Intents.from_dict(with_library(self.data, self.source))
+            merged = Intents.from_dict(with_library(self.data, self.source))
+            check_references(merged, self.source)
+            self._hassil = merged
         return self._hassil
 
     def with_student(self, added: dict | None) -> IntentSet:
@@ -157,6 +169,54 @@ class IntentSet:
             return None
         name = result.intent.name
         return IntentMatch(name, {k: v.value for k, v in result.entities.items()}, self.responses.get(name))
+
+
+def check_references(intents, source: str) -> None:
+    """Refuse (one line) templates that name a slot list or expansion rule nothing defines, or a rule that
+    contains itself: hassil would fail on the first transcript that reaches them, not at load."""
+    from hassil.expression import Group, ListReference, RuleReference
+    from hassil.intents import TextSlotList
+
+    def walk(expr, lists: dict, rules: dict, path: tuple, done: set, where: str) -> None:
+        if isinstance(expr, Group):
+            for item in expr.items:
+                walk(item, lists, rules, path, done, where)
+        elif isinstance(expr, (RuleReference, ListReference)):
+            is_rule = isinstance(expr, RuleReference)
+            name = expr.rule_name if is_rule else expr.list_name
+            shown = f"<{name}>" if is_rule else f"{{{name}}}"
+            key = (is_rule, name)
+            if key in path:
+                raise LabelSetError(f"{source}: {where}: {shown} contains itself; break the cycle")
+            if key in done:
+                return
+            if is_rule:
+                if name not in rules:
+                    raise LabelSetError(f"{source}: {where}: no expansion rule {shown}; define it under "
+                                        "'expansion_rules:'")
+                walk(rules[name].expression, lists, rules, path + (key,), done, where)
+            elif name not in lists:
+                if not (expr.is_inline_range and expr.get_inline_range() is not None):
+                    raise LabelSetError(f"{source}: {where}: no slot list {shown}; define it under 'lists:'")
+            elif isinstance(lists[name], TextSlotList):
+                for value in lists[name].values:
+                    walk(value.text_in, lists, rules, path + (key,), done, where)
+            done.add(key)
+
+    try:
+        for name, intent in intents.intents.items():
+            for data in intent.data:
+                lists = {**intents.slot_lists, **data.slot_lists}
+                rules = {**intents.expansion_rules, **data.expansion_rules}
+                done: set = set()
+                for text, sentence in zip(data.sentence_texts, data.sentences):
+                    walk(sentence.expression, lists, rules, (), done, f"intent {name}, template {text!r}")
+    except LabelSetError:
+        raise
+    except RecursionError as e:
+        raise LabelSetError(f"{source}: the sentence templates nest too deeply; simplify them") from e
+    except Exception as e:  # hassil parses each template on first use: assorted parse errors
+        raise LabelSetError(f"{source}: cannot parse the sentence templates ({' '.join(str(e).split())})") from e
 
 
 def with_library(data: dict, source: str, check_only: bool = False) -> dict:

@@ -37,8 +37,10 @@ def run_bench_install(args: argparse.Namespace) -> dict:
         t0 = time.perf_counter()
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
         print("bench-install: pip install of the checkout, no extras ...", flush=True)
-        subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
-                        "-c", str(ROOT / "requirements.lock"), str(ROOT)], check=True)
+        pip = subprocess.run([str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--disable-pip-version-check",
+                              "-c", str(ROOT / "requirements.lock"), str(ROOT)], capture_output=True, text=True)
+        if pip.returncode:
+            raise SystemExit(f"bench-install: pip install failed: {pip.stderr.strip()[-500:]}")
         install_s = time.perf_counter() - t0
         probe = "import importlib.util as u, sys; print(','.join(m for m in sys.argv[1:] if u.find_spec(m)))"
         found = subprocess.run([str(venv / "bin" / "python"), "-c", probe, *HEAVY], capture_output=True,

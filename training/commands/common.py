@@ -1,5 +1,6 @@
 """What several ``training`` commands share: the teacher's flags, and the clips, label set, label cache
-and teacher those flags choose (label, teacher-eval, calibrate, evaluate, cache-merge)."""
+and teacher those flags choose, and where the labelling runs (label, teacher-eval, calibrate, evaluate,
+cache-merge)."""
 
 from __future__ import annotations
 
@@ -27,6 +28,11 @@ def teacher_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--shard", default=None, help="i/n: label only every n-th clip starting at i")
     p.add_argument("--limit", type=at_least(1), default=None, help="use only the first N clips (after --every)")
     p.add_argument("--every", type=at_least(1), default=1, help="use every k-th clip (deterministic subsample)")
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="label on a Ray cluster: HEAD:6379, or no address for one on this machine (needs the "
+                        "'cluster' extra; docs/cluster.md)")
+    p.add_argument("--ray-actors", type=at_least(1), default=None,
+                   help="teacher actors on the cluster (default: its CPUs // --threads)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -61,10 +67,31 @@ def cache_of(args: argparse.Namespace):
     return LabelCache(args.cache or cache_root() / "labels.sqlite")
 
 
+def teacher_spec(args: argparse.Namespace, calibration=None) -> dict:
+    """The keywords of :func:`assistant.teacher.load_teacher` the flags name (what a Ray actor loads)."""
+    return {"model": args.model, "backend": args.backend, "threads": args.threads, "min_seconds": args.min_seconds,
+            "calibration": calibration}
+
+
 def teacher_of(args: argparse.Namespace, calibration=None):
     """The teacher the flags name (``calibration``: use this one instead of the package's)."""
     from assistant.teacher import load_teacher
 
-    return load_teacher(args.model, args.backend, threads=args.threads, min_seconds=args.min_seconds,
-                        calibration=calibration)
+    if getattr(args, "ray", None):
+        import ray  # noqa: F401  (before the teacher loads: without it, one line names the extra to install)
+    return load_teacher(**teacher_spec(args, calibration))
+
+
+def label_run(args: argparse.Namespace, clips: list[Clip], label_set: LabelSet, cache, teacher, calibration=None):
+    """The teacher's labels of ``clips`` through ``cache``: on the Ray cluster of ``--ray``, else in this process
+    (``teacher``: the one :func:`teacher_of` gave for the same ``calibration``; its id keys the cache)."""
+    if getattr(args, "ray", None):
+        from ..cluster import LOCAL, label_clips_ray
+
+        return label_clips_ray(clips, teacher_spec(args, calibration), label_set, cache, teacher_id=teacher.id,
+                               address=None if args.ray == LOCAL else args.ray, actors=args.ray_actors,
+                               batch_size=args.batch_size, progress=not args.quiet)
+    from ..label import label_clips
+
+    return label_clips(clips, teacher, label_set, cache, batch_size=args.batch_size, progress=not args.quiet)
 

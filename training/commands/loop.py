@@ -26,6 +26,12 @@ def cmd_bench_server(args: argparse.Namespace) -> int:
     return bench_server(args)
 
 
+def cmd_bench_install(args: argparse.Namespace) -> int:
+    from ..bench.install import bench_install
+
+    return bench_install(args)
+
+
 def cmd_fit_bars(args: argparse.Namespace) -> int:
     from ..bars import cmd_fit_bars
 
@@ -114,3 +120,11 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--report-dir", default="docs/server")
     p.add_argument("--json", default=None)
     p.set_defaults(func=cmd_bench_server)
+
+    p = sub.add_parser("bench-install", help="the device install (no extras) in a fresh venv: disk, no torch, "
+                                             "start to first decision")
+    p.add_argument("--clip", default=None, help="clip for `assistant run` (default: a shipped 'yes')")
+    p.add_argument("--repeats", type=at_least(1), default=5)
+    p.add_argument("--report-dir", default="docs/server")
+    p.add_argument("--json", default=None)
+    p.set_defaults(func=cmd_bench_install)

@@ -9,7 +9,7 @@ from pathlib import Path
 from assistant.errors import at_least, number_in
 from assistant.labelset import load_labelset
 
-from .common import cache_of, clips_of, teacher_args, teacher_of
+from .common import cache_of, clips_of, label_run, teacher_args, teacher_of
 
 
 def block_counts(text: str) -> tuple[int, ...]:
@@ -34,7 +34,6 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     from assistant.student import Student
 
     from ..evaluate import evaluate, print_result, write_json
-    from ..label import label_clips
 
     model_dir = Path(args.student)
     if not model_dir.is_dir():  # a registry name: its promoted version
@@ -44,8 +43,7 @@ def cmd_evaluate(args: argparse.Namespace) -> int:
     label_set = load_labelset(args.labelset or "speech_commands")
     teacher_labels = None
     if not args.no_teacher:
-        teacher_labels = label_clips(clips, teacher_of(args), label_set, cache_of(args), batch_size=args.batch_size,
-                                     progress=not args.quiet).labels
+        teacher_labels = label_run(args, clips, label_set, cache_of(args), teacher_of(args)).labels
     r = evaluate(student, clips, label_set, teacher_labels, Path(args.report_dir), model_dir.parent.name)
     print_result(r)
     write_json(args.json, r)
@@ -95,6 +93,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="with real audio: do not choose the new student's decision bars (training fit-bars, ~2 min)")
     p.add_argument("--teacher", default="tiny.en")
     p.add_argument("--threads", type=at_least(1), default=2)
+    p.add_argument("--ray", nargs="?", const="local", default=None, metavar="ADDRESS",
+                   help="label on a Ray cluster: HEAD:6379, or no address for one on this machine (docs/cluster.md)")
+    p.add_argument("--ray-actors", type=at_least(1), default=None,
+                   help="teacher actors on the cluster (default: its CPUs // --threads)")
     p.add_argument("--epochs", type=at_least(1), default=None,
                    help="passes of --epoch-size examples (default: 20 with real audio, else 100)")
     p.add_argument("--epoch-size", type=at_least(0), default=None,

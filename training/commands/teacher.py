@@ -17,16 +17,14 @@ from assistant.errors import at_least
 
 from ..corpus import truth_label
 from ..evaluate import evaluate_teacher, print_eval, write_json
-from .common import cache_of, clips_of, labelset_for, teacher_args, teacher_of
+from .common import cache_of, clips_of, label_run, labelset_for, teacher_args, teacher_of
 
 
 def cmd_label(args: argparse.Namespace) -> int:
-    from ..label import label_clips
-
     clips = clips_of(args)
     label_set = labelset_for(args, clips)
     teacher = teacher_of(args)
-    run = label_clips(clips, teacher, label_set, cache_of(args), batch_size=args.batch_size, progress=not args.quiet)
+    run = label_run(args, clips, label_set, cache_of(args), teacher)
     print(f"labelled {len(run.labels)} clips with {teacher.id} over {label_set.name} "
           f"({run.new} new, {run.cached} from cache, {len(run.bad)} unreadable) in {run.wall_seconds:.1f} s"
           + (f", {run.clips_per_second:.1f} clips/s" if run.new else ""))
@@ -46,7 +44,8 @@ def cmd_label(args: argparse.Namespace) -> int:
 def cmd_teacher_eval(args: argparse.Namespace) -> int:
     clips = clips_of(args)
     label_set = labelset_for(args, clips)
-    r = evaluate_teacher(args, clips, label_set, teacher_of(args), cache_of(args))
+    teacher, cache = teacher_of(args), cache_of(args)
+    r = evaluate_teacher(args, clips, label_set, teacher, cache, run=label_run(args, clips, label_set, cache, teacher))
     print_eval(r)
     write_json(args.json, r)
     return 0
@@ -56,13 +55,12 @@ def cmd_calibrate(args: argparse.Namespace) -> int:
     from assistant.teacher.posterior import Calibration
 
     from ..calibrate import fit
-    from ..label import label_clips
 
     args.split = "calib"
     clips = clips_of(args)
     label_set = labelset_for(args, clips)
     teacher = teacher_of(args, calibration=Calibration())  # raw scores do not depend on calibration
-    run = label_clips(clips, teacher, label_set, cache_of(args), batch_size=args.batch_size, progress=not args.quiet)
+    run = label_run(args, clips, label_set, cache_of(args), teacher, calibration=Calibration())
     rows = [(run.labels[str(c.path)], truth_label(c, label_set)) for c in clips if str(c.path) in run.labels]
     rows = [(lab, t) for lab, t in rows if t is not None]
     scores = np.array([lab.raw["scores"] for lab, _ in rows])
@@ -96,7 +94,8 @@ def cmd_bench_teacher(args: argparse.Namespace) -> int:
 
 def add_parsers(sub: argparse._SubParsersAction) -> None:
     """The teacher's subcommands."""
-    p = sub.add_parser("label", help="label audio folders with the teacher (resumable, shardable)")
+    # --shard i/n + cache-merge split a job over machines without Ray (air-gapped ones, or no 'cluster' extra)
+    p = sub.add_parser("label", help="label audio folders with the teacher (resumable, shardable, --ray)")
     p.add_argument("dirs", nargs="+")
     teacher_args(p)
     p.add_argument("--out", default=None, help="also write the soft labels as JSON lines here")
