@@ -43,6 +43,14 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
             raise
         print(f"error: {extra}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
+        return 141
     except OSError as e:
         import errno
 
@@ -52,14 +60,6 @@ def run_command(func, args, *, verbose: bool = False, user_errors: tuple[type[Ba
         print(f"error: no space left on the disk{where}: free some and rerun the same command (work committed "
               "so far is kept)", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print("interrupted: work committed so far is kept; rerun to continue", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # the reader went away (``| head``): stop quietly, as Unix tools do
-        import os
-
-        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit's flush
-        return 141
 
 
 EXTRAS = {  # top-level module -> the extra of pyproject.toml that installs it
