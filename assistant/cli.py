@@ -5,13 +5,19 @@ from __future__ import annotations
 import argparse
 import sys
 
-from .commands.loop import add_loop_flags, cmd_listen, cmd_run, cmd_soak
+from .commands.loop import add_loop_flags, cmd_listen, cmd_run
 from .commands.teacher import cmd_score, cmd_serve_teacher, cmd_transcribe, cmd_understand
 from .errors import OneLineParser, at_least, number_in, run_command
 from .intents import DEFAULT as DEFAULT_INTENTS
 
 INTENTS_HELP = (f"intents: '{DEFAULT_INTENTS}' (Home Assistant's English sentences, the default), 'home' (a "
                 "small example), any Home Assistant template YAML or a Rhino context; several at once")
+
+
+def cmd_soak(args: argparse.Namespace) -> int:
+    from .bench.soak import cmd_soak as soak  # the soak drives the loop the way `run` does
+
+    return soak(args)
 
 
 def build_parser() -> argparse.ArgumentParser:

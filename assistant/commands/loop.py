@@ -273,9 +273,3 @@ def cmd_listen(args: argparse.Namespace) -> int:
 
             Path(args.json).write_text(json.dumps(records, indent=2, default=str))
     return 0
-
-
-def cmd_soak(args: argparse.Namespace) -> int:
-    from ..bench.soak import cmd_soak as soak
-
-    return soak(args)
