@@ -29,6 +29,7 @@ import json
 import math
 import os
 import struct
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -53,6 +54,8 @@ TIME_LIMIT_S = 30.0
 HANG_S = 120.0
 """A call still running after this long is a hang: dump every thread's stack and stop the run (a Python
 time check cannot interrupt a hang inside C code)."""
+_hang_file = sys.__stderr__
+"""Where the stacks go: the terminal pytest's faulthandler plugin keeps (output capture would swallow them)."""
 
 FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
                 suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large,
@@ -62,10 +65,21 @@ ROOT = Path(__file__).resolve().parents[1]
 REAL_MODEL = ROOT / "assistant" / "models" / "speech_commands" / "v3"
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _hang_report(pytestconfig: pytest.Config) -> None:
+    global _hang_file
+    try:
+        from _pytest.faulthandler import fault_handler_stderr_fd_key
+
+        _hang_file = pytestconfig.stash[fault_handler_stderr_fd_key]
+    except (ImportError, KeyError):  # another pytest, or -p no:faulthandler: plain stderr
+        pass
+
+
 def outcome(call, errors: tuple[type[BaseException], ...] = (AssistantError,)):
     """``call()``'s result, or the expected error it raised (checked to be one line); any other exception
     propagates and fails the property. The call must finish within :data:`TIME_LIMIT_S`."""
-    faulthandler.dump_traceback_later(HANG_S, exit=True)
+    faulthandler.dump_traceback_later(HANG_S, exit=True, file=_hang_file)
     start = time.perf_counter()
     try:
         with warnings.catch_warnings():
@@ -145,8 +159,8 @@ def load(source, max_seconds):
     return outcome(lambda: load_audio(source, max_seconds=max_seconds), (AudioError,))
 
 
-MAGIC = st.sampled_from([b"", b"RIFF", b"RIFF\xff\xff\xff\xffWAVEfmt ", b"fLaC", b"OggS", b"FORM", b"FORM\x00\x00\x00\x10AIFF",
-                         b".snd", b"ID3", b"\xff\xfb", b"RF64", b"caff", b"wvpk", b"MThd"])
+MAGIC = st.sampled_from([b"", b"RIFF", b"RIFF\xff\xff\xff\xffWAVEfmt ", b"fLaC", b"OggS", b"FORM",
+                         b"FORM\x00\x00\x00\x10AIFF", b".snd", b"ID3", b"\xff\xfb", b"RF64", b"caff", b"wvpk", b"MThd"])
 
 
 @FUZZ
@@ -298,10 +312,10 @@ INTENTS_DOC = st.fixed_dictionaries(
     optional={"lists": maybe(st.dictionaries(SLOT_NAMES, maybe(LIST_DEF), max_size=3)),
               "expansion_rules": maybe(st.dictionaries(SLOT_NAMES, maybe(TEMPLATE), max_size=3)),
               "skip_words": maybe(st.lists(TEMPLATE, max_size=3)),
-              "student": maybe(st.dictionaries(maybe_key(st.sampled_from(["yes", "no", "on"])), maybe(st.fixed_dictionaries(
-                  {"intent": maybe(st.sampled_from(["HassTurnOn", "X"]))},
-                  optional={"slots": maybe(st.dictionaries(SLOT_NAMES, LEAVES, max_size=2)),
-                            "response": maybe(TEMPLATE)})), max_size=3)),
+              "student": maybe(st.dictionaries(maybe_key(st.sampled_from(["yes", "no", "on"])), maybe(
+                  st.fixed_dictionaries({"intent": maybe(st.sampled_from(["HassTurnOn", "X"]))},
+                                        optional={"slots": maybe(st.dictionaries(SLOT_NAMES, LEAVES, max_size=2)),
+                                                  "response": maybe(TEMPLATE)})), max_size=3)),
               "context": maybe(st.dictionaries(st.sampled_from(["area", "name"]), LEAVES, max_size=2)),
               "library": st.sampled_from(["home-assistant-intents", "other", "", None, 1])})
 RHINO_DOC = st.fixed_dictionaries({"context": st.fixed_dictionaries(
@@ -391,8 +405,9 @@ LABELSET_DOC = st.fixed_dictionaries(
 
 GOOD_LABELSET = st.fixed_dictionaries(  # mostly valid: the success path gets its share of the examples
     {"labels": st.dictionaries(st.sampled_from(["yes", "no", "seven", "up", "_x_", "ü"]),
-                               st.one_of(st.lists(st.sampled_from(["yes", "7", "seven", " sieben ", "日本"]), min_size=1,
-                                                  max_size=3), st.sampled_from(["yes", "7"])), min_size=1, max_size=4)},
+                               st.one_of(st.lists(st.sampled_from(["yes", "7", "seven", " sieben ", "日本"]),
+                                                  min_size=1, max_size=3), st.sampled_from(["yes", "7"])),
+                               min_size=1, max_size=4)},
     optional={"name": st.one_of(st.text(max_size=10), st.none()), "unknown": st.sampled_from(["_unknown_", None, "no"]),
               "silence": st.sampled_from(["_silence_", None, "_unknown_"])})
 
@@ -410,8 +425,8 @@ def expect_labelset(result: object) -> None:
 
 
 @FUZZ
-@given(doc=st.one_of(GOOD_LABELSET, LABELSET_DOC, LABELSET_DOC, DATA), as_json=st.booleans(), suffix=st.sampled_from([".yaml", ".json"]),
-       cut=st.one_of(st.none(), st.none(), st.integers(0, 200)))
+@given(doc=st.one_of(GOOD_LABELSET, LABELSET_DOC, LABELSET_DOC, DATA), as_json=st.booleans(),
+       suffix=st.sampled_from([".yaml", ".json"]), cut=st.one_of(st.none(), st.none(), st.integers(0, 200)))
 def test_load_labelset_of_random_files(scratch: Path, doc, as_json: bool, suffix: str, cut) -> None:
     try:
         text = json.dumps(doc, allow_nan=True) if as_json else yaml.safe_dump(doc, allow_unicode=True)
@@ -423,7 +438,8 @@ def test_load_labelset_of_random_files(scratch: Path, doc, as_json: bool, suffix
 
 
 @FUZZ
-@given(data=st.one_of(GOOD_LABELSET, LABELSET_DOC, DATA), source=st.sampled_from(["label set", "x.yaml", "", "/a/b.json"]))
+@given(data=st.one_of(GOOD_LABELSET, LABELSET_DOC, DATA),
+       source=st.sampled_from(["label set", "x.yaml", "", "/a/b.json"]))
 def test_labelset_from_dict_of_random_data(data, source: str) -> None:
     expect_labelset(outcome(lambda: LabelSet.from_dict(data, source=source), (LabelSetError,)))
 

@@ -13,7 +13,7 @@ import json
 import logging
 import os
 import time
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -29,9 +29,11 @@ log = logging.getLogger(__name__)
 
 LOCAL = "local"
 """``--ray`` without an address: start a Ray instance on this machine for the run."""
-CHUNK = 2048
-"""Uncached clips sent per Ray Dataset: bounds what the driver and the object store hold at once
-(2048 one-second clips are 131 MB of float32); each chunk loads the teachers anew (about 1 s per actor)."""
+CHUNK_PER_ACTOR = 1024
+"""Uncached clips sent per Ray Dataset, per actor (at least 2048): bounds what the driver and the object store
+hold at once (1024 one-second clips are 66 MB of float32), while each actor's teacher load (1.5 s ctranslate2,
+about 11 s transformers, on a busy 2-core machine) is repeated once per chunk, a few % of the ~6 min its
+share of a chunk takes."""
 
 
 class Labeller:
@@ -108,16 +110,12 @@ def default_actors(ray: Any, cpus_per_actor: int) -> int:
     return max(1, int(ray.cluster_resources().get("CPU", 1) // cpus_per_actor))
 
 
-def _parts(clips: list[Clip], size: int) -> Iterator[list[Clip]]:
-    for i in range(0, len(clips), size):
-        yield clips[i:i + size]
-
-
 def label_clips_ray(clips: list[Clip], teacher_spec: dict[str, Any], label_set: LabelSet, cache: LabelCache, *,
                     teacher_id: str | None = None, address: str | None = None, actors: int | None = None,
-                    batch_size: int = 16, progress: bool = True, chunk: int = CHUNK) -> LabelRun:
+                    batch_size: int = 16, progress: bool = True, chunk: int | None = None) -> LabelRun:
     """:func:`~training.label.label_clips` with the teacher on Ray actors (``teacher_spec``: the keywords of
-    :func:`assistant.teacher.load_teacher`); ``teacher_id``: the cache key's teacher (default: load it here)."""
+    :func:`assistant.teacher.load_teacher`); ``teacher_id``: the cache key's teacher (default: load it here);
+    ``chunk``: uncached clips per Ray Dataset (default :data:`CHUNK_PER_ACTOR` per actor)."""
     from tqdm import tqdm
 
     ray = _ray()  # before any work: without Ray the user hears at once which extra to install
@@ -132,7 +130,10 @@ def label_clips_ray(clips: list[Clip], teacher_spec: dict[str, Any], label_set: 
                disable=not progress, dynamic_ncols=True)
     joined: bool | None = None  # Ray is joined at the first uncached clip: a finished job reruns without it
     try:
-        for part in _parts(clips, max(1, chunk)):
+        done = 0
+        while done < len(clips):  # the first chunk is read before Ray is joined and the actors are known
+            part = clips[done:done + (chunk or CHUNK_PER_ACTOR * max(2, actors or 0))]
+            done += len(part)
             todo, waiting = _scan(part, run, cache, teacher_id, label_set, bar)
             if not todo:
                 continue
@@ -182,12 +183,13 @@ def _label_remote(ray: Any, todo: dict[str, np.ndarray], waiting: dict[str, list
                   cache: LabelCache, spec: dict[str, Any], teacher_id: str, label_set: LabelSet, bar: Any, *,
                   actors: int, batch_size: int) -> None:
     """Label ``todo`` on the cluster, committing each batch to ``cache`` as it arrives."""
-    ds = ray.data.from_items([{"sha": sha, "samples": x} for sha, x in todo.items()])
+    batches = -(-len(todo) // batch_size)  # one block per batch: results (and a retry's loss) come a batch at a time
+    ds = ray.data.from_items([{"sha": sha, "samples": x} for sha, x in todo.items()], override_num_blocks=batches)
     # Ray 2.60 makes actor-pool actors restartable (max_restarts=-1, max_task_retries=-1) by default and has
     # deprecated passing them: a killed worker is replaced and its batch retried, so the run goes on
     out = ds.map_batches(Labeller, fn_constructor_kwargs={"spec": spec, "label_set": label_set},
                          batch_size=batch_size, batch_format="numpy", num_cpus=spec["threads"],
-                         compute=ray.data.ActorPoolStrategy(size=actors))
+                         compute=ray.data.ActorPoolStrategy(size=min(actors, batches)))
     warned = False
     for batch in out.iter_batches(batch_size=None, batch_format="numpy"):
         rows: list[tuple[str, CachedLabel]] = []
