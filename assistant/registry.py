@@ -108,7 +108,7 @@ class Registry:
         except OSError as e:  # e.g. a full disk: the version in force stays in force
             tmp.unlink(missing_ok=True)
             raise ModelError(f"cannot promote {name}/{version} ({e.strerror or e}); {self.current(name) or 'nothing'} "
-                             "stays in force: free disk space and rerun") from e
+                             "stays in force: fix that (e.g. free disk space) and rerun") from e
 
 
 class Watcher:
