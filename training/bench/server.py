@@ -259,7 +259,8 @@ def report_lines(out: dict, commands: int, requests: int) -> list[str]:
               f"{lv['throughput_per_s']:.2f} | {n(lv['p50_ms'])} | {n(lv['p95_ms'])} | {n(lv['memory_mb']['max'])} | "
               + " / ".join(f"{n(v['p50_ms'])}, {n(v['p95_ms'])}" for v in lv["per_kind"].values())
               + f" | {lv['batch_sizes']} |" for lv in lvs]
-    lines += [f"\nThroughput 4 clients / 1 client: {out['throughput_ratio_4_vs_1'] or float('nan'):.2f}. Checks: "
+    ratio = out["throughput_ratio_4_vs_1"]
+    lines += [(f"\nThroughput 4 clients / 1 client: {ratio:.2f}. " if ratio else "\n") + "Checks: "
         + ", ".join(f"{k} → {v}" for k, v in out["checks"].items())
         + f" (not audio: `{out['checks_detail']['malformed']}`).\n"]
     if r:
