@@ -35,7 +35,7 @@ def _add_cmd(reg: Path, tmp: Path) -> list[str]:
     return [sys.executable, "-m", "training.cli", "add-intent", "marvin", "--registry", str(reg), "--voices", "4",
             "--epochs", "3", "--data", str(tmp / "no-real-data"), "--cache", str(tmp / "labels.sqlite"),
             "--run-dir", str(tmp / "runs"), "--response", "Marvin here.", "--json", str(tmp / "summary.json"),
-            "--quiet"]
+            "--near-names", "1", "--quiet"]
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +57,18 @@ def added(tmp_path_factory: pytest.TempPathFactory) -> dict:
     history = json.loads(next((tmp / "runs").glob("*/history.json")).read_text())
     return {"reg": reg, "tmp": tmp, "after_kill": after_kill, "stdout": done.stdout, "history": history,
             "summary": json.loads((tmp / "summary.json").read_text())}
+
+
+def test_near_names_are_teacher_labelled_negatives(added: dict) -> None:
+    """Names one or two phonemes from "marvin" (martin, margin, …) are synthesised, labelled by the teacher
+    and trained on; the manifest says how many and how many the teacher heard as the word itself."""
+    from training.near_names import near_names, split
+
+    near = added["summary"]["rehearsal"]["near_names"]
+    assert near["clips"] == len(split(near_names("marvin"))[0])  # one voice each, every clip labelled
+    assert 0 <= near["heard_as_the_phrase"] < near["clips"] / 2
+    manifest = json.loads((Path(added["summary"]["model_dir"]) / "manifest.json").read_text())
+    assert manifest["data"]["added"]["rehearsal"]["near_names"] == near
 
 
 def test_interrupted_add_intent_leaves_the_previous_version(added: dict) -> None:
@@ -287,17 +299,25 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
            "hits": 3, "new_clips": 7, "missed_as": {"_unknown_": 4}, "new_speakers": 7, "false_accepts": 9,
            "other_clips": 1167, "false_accept_rate": 9 / 1167, "old_before": 0.874, "old_after": 0.877,
            "old_change_pts": 0.3, "live": {"answered_at_once": 0.0, "instant_false_accepts": 0},
-           "running_speech": {"hours": 1.45, "new_word": 2, "old_words": 4}}
+           "running_speech": {"hours": 1.45, "new_word": 2, "old_words": 4},
+           "other_words": {"by_source": {"gsc words": {"false_accepts": 9, "windows": 1167},
+                                         "digits": {"false_accepts": 1, "windows": 2000},
+                                         "near-names": {"false_accepts": 5, "windows": 60}},
+                           "real": {"false_accepts": 10, "windows": 3167, "at_bar": 1}}}
     m = {"cpu": "test cpu", "cores": 2}
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
-                                  lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False)
+                                  lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False, near_names=4,
+                                  no_speech=False)
         lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
         assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
-        assert lines[-1].startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
-        assert lines[-1].endswith("| 0.0% | 0/1167 | 2 / 4 |")
+        row_line = next(x for x in lines if x.startswith("| bird | text only | 88 s"))
+        assert row_line.startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
+        assert row_line.endswith("| 0.0% | 0/1167 | 2 / 4 |")
+        assert "| bird | text only | 9/1167 (0.8%) | 1/2000 (0.1%) | 5/60 (8.3%) | 10/3167 (0.3%) | 1 |" in lines
+        assert "| **pooled** | text only | 9/1167 (0.8%) | 1/2000 (0.1%) | 5/60 (8.3%) | **10/3167 (0.3%)** | 1 |" in lines
         assert out["rows"] == [row] and out["pooled"][0]["recall"] == 3 / 7 and out["add_intent"]["accept"] == accept
-        assert "chatter" not in lines[0]
+        assert "chatter" not in lines[0] and "each near-name said in 4 voices" in lines[0]
         used.chatter = 48
         assert "48 chatter sentences" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
         assert "side branch after block 6" in lines[0]

@@ -42,7 +42,8 @@ from assistant.labelset import LabelSet, load_labelset
 from assistant.registry import Registry, writable_registry
 from assistant.student import Manifest, Student
 
-from .add_intent_data import chatter, eval_clips, evaluate_intent, from_yaml, heldout_voice, positives, rehearsal
+from .add_intent_data import (chatter, eval_clips, evaluate_intent, from_yaml, heldout_voice, near_name_clips, positives,
+                              rehearsal)
 from .augment import NoiseBank
 from .cache import LabelCache
 from .dataset import DistillSet, concat, noise_set
@@ -67,6 +68,10 @@ POS_WEIGHT = {"branch": 3.0, "whole": 2.0}
 """The new phrase's examples per epoch, as a multiple of an average class's (``--pos-weight``). A side branch
 cannot move the old words, so it can take more; the whole student's old classes lose accuracy at 3
 (docs/add-intent/README.md)."""
+NEAR_WEIGHT = 1.0
+"""The confusable near-names' examples per epoch, as a multiple of an average class's."""
+NEAR_VOICES = 4
+"""Voices each training near-name is said in (``--near-names``; 0: none)."""
 FINE_TUNE_BATCH = 64
 """Batch of the few-epoch fine-tune (the add-intent figures were measured with it)."""
 
@@ -205,7 +210,8 @@ def add_intent(args: argparse.Namespace) -> int:
                          progress)
     teacher = load_teacher(args.teacher, threads=args.threads)
     cache = LabelCache(args.cache or cache_root() / "labels.sqlite")
-    labels = label_clips(tts + rec, teacher, new, cache, progress=progress).labels
+    near = near_name_clips(name, phrases, args.near_names, tts_dir, progress)
+    labels = label_clips(tts + rec + near, teacher, new, cache, progress=progress).labels
     kept = [c for c in tts + rec if str(c.path) in labels and labels[str(c.path)].top == name]
     dropped = [c for c in tts + rec if c not in kept]
     heard = {str(c.path): labels[str(c.path)].transcript.get("text", "") for c in dropped if str(c.path) in labels}
@@ -226,15 +232,25 @@ def add_intent(args: argparse.Namespace) -> int:
           f"median phrase {longest:.2f} s, window {window_s:g} s")
 
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
-    reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress)
+    reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress,
+                              speech=not args.no_speech)
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     pos_weight = positive_weight(args)
     reps = int(max(1, round(pos_weight * len(reh) / len(new.labels) / len(train_pos))))
     pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
                      [c.speaker for c in train_pos] * reps)
+    near_x = [centre_on_energy(load_audio(c.path).samples, window) for c in near if str(c.path) in labels]
+    near_p = [labels[str(c.path)].probs for c in near if str(c.path) in labels]
     noise = NoiseBank(data / "noise" if data is not None and (data / "noise").is_dir() else None)
     parts = [reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)]
+    if near_x:  # confusable negatives, repeated to weigh NEAR_WEIGHT average classes
+        k = int(max(1, round(NEAR_WEIGHT * len(reh) / len(new.labels) / len(near_x))))
+        parts.append(DistillSet(new.labels, np.repeat(np.stack(near_x), k, 0),
+                                np.repeat(np.stack(near_p).astype(np.float32), k, 0), ["near-name"] * len(near_x) * k,
+                                [""] * len(near_x) * k))
+        reh_info["near_names"] = {"clips": len(near_x), "heard_as_the_phrase": int(sum(
+            int(np.argmax(q)) == new.labels.index(name) for q in near_p)), "weigh": NEAR_WEIGHT}
     if args.chatter:
         parts.append(chatter(old, new, phrases, old_student, args.chatter, tts_dir, window, progress))
         reh_info["chatter_windows"] = len(parts[-1])
@@ -248,6 +264,8 @@ def add_intent(args: argparse.Namespace) -> int:
                         seed=args.seed, width=net.dims.width, mel_shift=args.mel_shift)
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
                    pos_weight] + ([args.chatter] if args.chatter else [])
+                  + ([f"near {args.near_names} {NEAR_WEIGHT}"] if args.near_names else [])
+                  + ([] if args.no_speech else ["speech windows"])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     empty = DistillSet.empty(new.labels, window)

@@ -41,8 +41,10 @@ def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.n
 
 
 def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
-              teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool) -> tuple[DistillSet, dict]:
-    """Old-class examples with teacher soft labels from the cache (else the old student's outputs)."""
+              teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool,
+              speech: bool = True) -> tuple[DistillSet, dict]:
+    """Old-class examples (and, with ``speech``, windows of read speech) with teacher soft labels from the
+    cache (else the old student's outputs)."""
     from tqdm import tqdm
 
     said = {norm(p) for p in phrases}
@@ -55,10 +57,15 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
             continue  # the new phrase is no longer "another word"
         for v in voices(n_piper=1, n_espeak=1, seed=1):
             clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
+    n_speech = 0
     if data is not None:
         for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
             if (data / name).is_dir():
                 clips += select(find_clips([data / name]), "train")
+        if speech and (data / SPEECH_FOLDER).is_dir():  # running speech is not the new word either
+            windows = speech_windows(data / SPEECH_FOLDER, progress)[::SPEECH_EVERY]
+            clips += windows
+            n_speech = len(windows)
     audios = {}  # each clip decoded once: its samples and its hash (the label cache's key)
     for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
         try:
@@ -84,8 +91,28 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
         soft.append(remap(p, old.labels, new.labels)[0])
         src.append("rehearsal")
     info = {"clips": len(xs), "teacher_labels_from_cache": from_cache, "old_student_outputs": from_student,
-            "left_out_as_the_new_phrase": left_out}
+            "left_out_as_the_new_phrase": left_out, "speech_windows": n_speech}
     return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info
+
+
+SPEECH_FOLDER = "librispeech_snippets"
+"""Read speech (251 speakers) whose 1 s windows join the rehearsal: an added word learnt from single words
+alone fires on windows of sentences (docs/add-intent/README.md). The wake-word phrases and coffee orders
+stay evaluation sources."""
+SPEECH_EVERY = 2
+"""Every second window (~750 of them): half the fine-tune's added time for most of the effect."""
+
+
+def speech_windows(folder: Path, progress: bool) -> list[Clip]:
+    """The 1 s windows ``training pipeline`` cuts from ``folder`` (same files, so its teacher labels are
+    cache hits when it ran here)."""
+    from assistant.teacher.weights import cache_root
+
+    from .pipeline import SPEECH_WINDOW_HOP_S, SPEECH_WINDOWS_PER_FILE
+    from .windows import cut_windows
+
+    return cut_windows(find_clips([folder]), 16000, int(SPEECH_WINDOW_HOP_S * 16000),
+                       SPEECH_WINDOWS_PER_FILE.get(folder.name, 4), Path(cache_root()) / "windows", progress=progress)
 
 
 def chatter(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, n_sentences: int,
@@ -124,6 +151,23 @@ def positives(name: str, phrases: list[str], n_voices: int, recordings: Path | N
         if not rec:
             raise AssistantError(f"{recordings}: no audio files in it (record some with 'assistant record {name}')")
     return tts, rec
+
+
+def near_name_clips(name: str, phrases: list[str], n_voices: int, tts_dir: Path, progress: bool) -> list[Clip]:
+    """Confusable negatives: the training share of each phrase's near-names (:mod:`training.near_names`),
+    each said by ``n_voices`` Piper/espeak-ng voices (cached). The teacher labels them like any clip:
+    "martin" is another word to it, and a near-name it hears as the phrase teaches that instead."""
+    from tqdm import tqdm
+
+    from .near_names import near_names, split
+
+    if n_voices <= 0:
+        return []
+    names = list(dict.fromkeys(n for p in phrases for n in split(near_names(p))[0]))
+    vs = voices(n_piper=(n_voices + 1) // 2, n_espeak=n_voices // 2, seed=13)
+    jobs = [(n, v) for n in names for v in vs]
+    return [Clip(synthesize_cached(n, v, tts_dir), f"tts:{v.name}", None, "near-name")
+            for n, v in tqdm(jobs, desc="near-names", unit="clip", disable=not progress, dynamic_ncols=True)]
 
 
 def heldout_voice(clip: Clip) -> bool:

@@ -28,9 +28,11 @@ from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.student import Student
 
-from ..add_intent import add_intent, positive_weight
+from ..add_intent import add_intent, positive_weight, student_labelset, with_label
+from ..cache import LabelCache
 from ..add_intent_data import word_of
 from ..commands import add_intent_options
+from .other_words import false_accepts, near_name_windows, real_sources
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -134,6 +136,36 @@ def pool(rows: list[dict]) -> list[dict]:
     return out
 
 
+def source_table(rows: list[dict]) -> list[str]:
+    """Markdown: false accepts (top label the new word) per source of other words, per run and pooled per mode."""
+    srcs = list(dict.fromkeys(k for r in rows for k in r["other_words"]["by_source"]))
+
+    def cell(v: dict) -> str:
+        return f"{v['false_accepts']}/{v['windows']} ({v['false_accepts'] / v['windows']:.1%})" if v["windows"] else "–"
+
+    def total(rs: list[dict], key: str | None) -> dict:
+        vs = [(r["other_words"]["by_source"].get(key) if key else r["other_words"]["real"]) for r in rs]
+        return {"false_accepts": sum(v["false_accepts"] for v in vs if v), "windows": sum(v["windows"] for v in vs if v),
+                "at_bar": sum(v.get("at_bar", 0) for v in vs if v)}
+
+    real = [k for k in srcs if k != "near-names"]
+    out = ["", "False accepts by source (1 s windows whose top label is the new word; last column: of the real "
+           "ones, those that also clear the word's instant-answer bar):", "",
+           "| word | mode | " + " | ".join(srcs) + " | real, all sources | real, at the bar |",
+           "|---|---|" + "---|" * (len(srcs) + 2)]
+    out += [f"| {r['word']} | {r['mode']} | " + " | ".join(cell(r["other_words"]["by_source"].get(k, {"windows": 0}))
+                                                       for k in srcs)
+            + f" | {cell(r['other_words']['real'])} | {r['other_words']['real'].get('at_bar', '–')} |" for r in rows]
+    for mode in dict.fromkeys(r["mode"] for r in rows):
+        rs = [r for r in rows if r["mode"] == mode]
+        t = total(rs, None)
+        out.append(f"| **pooled** | {mode} | " + " | ".join(cell(total(rs, k)) for k in srcs)
+                   + f" | **{cell(t)}** | {t['at_bar']} |")
+    out.append(f"\nReal sources: {', '.join(real)}; near-names are synthetic (names never trained on, held-out "
+               "voices; those the teacher hears as the word left out).")
+    return out
+
+
 def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) -> tuple[list[str], dict]:
     """The Markdown lines and the JSON object for finished ``rows`` run with add-intent settings ``used``;
     ``parent``: the shipped student's :func:`running_speech`."""
@@ -142,6 +174,9 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {positive_weight(used):g} average "
              f"classes, {used.hard_epochs} hard-negative epochs, "
              + (f"{used.chatter} chatter sentences, " if used.chatter else "")
+             + (f"each near-name said in {used.near_names} voices as a negative, " if used.near_names
+                else "no near-name negatives, ")
+             + ("no read-speech windows, " if used.no_speech else "read-speech windows in the rehearsal, ")
              + ("the whole student fine-tuned, " if used.whole
                 else f"the word learnt in a side branch after block {used.branch} (old outputs frozen), ")
              + f"new word's accept bar {bar}. Recall on the "
@@ -166,6 +201,7 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
                      f"{r['old_before']:.1%} → {r['old_after']:.1%} ({r['old_change_pts']:+.1f}) | "
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} | "
                      f"{r['running_speech']['new_word']} / {r['running_speech']['old_words']} |")
+    lines += source_table(rows)
     pooled = pool(rows)
     if len({r["word"] for r in rows}) > 1:
         lines += ["", "All words pooled (each clip counts once):", "",
@@ -206,10 +242,16 @@ def bench_add_intent(args: argparse.Namespace) -> int:
     saved = report_dir / "add-intent-bench.rows.jsonl"
     done = {(r["word"], r["mode"]): r for r in _done_rows(saved, settings)}
     from assistant.registry import PACKAGE_ROOT, Registry
+    from assistant.teacher import load_teacher
+    from assistant.teacher.weights import cache_root
 
     parent = running_speech(Student(Registry(PACKAGE_ROOT).path(), threads=1), data, None)
     print(f"the shipped student in running speech: {parent['old_words']} answers at once in {parent['hours']:.2f} h "
           f"of no-command audio {parent['by_label']}")
+    teacher = load_teacher(used.teacher, threads=used.threads)
+    cache = LabelCache(used.cache or cache_root() / "labels.sqlite")
+    old = student_labelset(Student(Registry(PACKAGE_ROOT).path()).manifest)
+    tts_dir = cache_root() / "tts"
     if done:
         print(f"resuming: {len(done)} run(s) already done with these settings ({saved})")
     rows = []
@@ -223,6 +265,9 @@ def bench_add_intent(args: argparse.Namespace) -> int:
         for i in rng.permutation(len(enrol)):
             by_speaker.setdefault(enrol[i].speaker, enrol[i])
         five = list(by_speaker.values())[:5]
+        sources = real_sources(data, other_clips, 16000)
+        near_x, near_info = near_name_windows(word, teacher, with_label(old, word, [word]), cache, tts_dir, 16000,
+                                              not args.quiet)
         with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:
             tmp = Path(t)
             new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")
@@ -243,13 +288,18 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                              "old_after": e["old_accuracy_after"], "old_change_pts": e["old_accuracy_change_pts"],
                              "old_clips": e["old_clips"], "enrolment_speakers": [c.speaker for c in five]
                              if recordings else [], "summary": s,
+                             "other_words": false_accepts(student, word, {**sources, "near-names": near_x}),
+                             "near_names": near_info,
                              "live": live_answers(student, word, new_clips, other_clips),
                              "running_speech": running_speech(student, data, word)})
                 r = rows[-1]
                 with saved.open("a") as f:
                     f.write(json.dumps({"settings": settings, "row": r}, default=float) + "\n")
+                fa = r["other_words"]
                 print(f"{word} / {label}: recall {r['recall']:.1%} ({r['new_clips']} clips), false accepts "
-                      f"{r['false_accept_rate']:.1%}, old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
+                      f"{fa['real']['rate']:.2%} of {fa['real']['windows']} real windows, "
+                      + ", ".join(f"{k} {v['false_accepts']}/{v['windows']}" for k, v in fa["by_source"].items())
+                      + f"; old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
                       f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
                       f"{r['live']['instant_false_accepts']} other clips answered as the word; running speech: "
                       f"{r['running_speech']['new_word']} times the word, {r['running_speech']['old_words']} old words")

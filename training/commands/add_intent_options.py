@@ -10,13 +10,14 @@ from assistant.errors import OneLineParser, at_least, number_in
 
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
                         ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
-                        ("--chatter", int), ("--branch", int), ("--whole", bool))
+                        ("--chatter", int), ("--branch", int), ("--whole", bool),
+                        ("--near-names", int), ("--no-speech", bool))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
 def add_options(p: argparse.ArgumentParser) -> None:
     """Every argument and option of ``training add-intent``, on ``p``."""
-    from ..add_intent import ADDED_ACCEPT, BRANCH_AT
+    from ..add_intent import ADDED_ACCEPT, BRANCH_AT, NEAR_VOICES
     from ..distill import DistillConfig
 
     p.add_argument("name", nargs="?", help="the new label, e.g. marvin or kitchen_lights_on")
@@ -42,6 +43,12 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--chatter", type=at_least(0), default=0,
                    help="everyday sentences read by synthetic voices, held at the current student's outputs "
                         "(running speech is not the new word; 0: none)")
+    p.add_argument("--near-names", type=at_least(0), default=NEAR_VOICES,
+                   help="voices each near-name of the phrase is said in (other words and names one or two "
+                        "phonemes away, labelled by the teacher) as negatives; 0: none")
+    p.add_argument("--no-speech", action="store_true",
+                   help="leave the 1 s windows of read speech (librispeech_snippets under --data) out of the "
+                        "rehearsal")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
     p.add_argument("--branch", type=at_least(0), default=BRANCH_AT,
