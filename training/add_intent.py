@@ -240,8 +240,10 @@ def add_intent(args: argparse.Namespace) -> int:
     reps = int(max(1, round(pos_weight * len(reh) / len(new.labels) / len(train_pos))))
     pos = DistillSet(new.labels, np.repeat(pos_x, reps, 0), np.repeat(pos_p, reps, 0), ["new"] * len(pos_x) * reps,
                      [c.speaker for c in train_pos] * reps)
-    near_x = [centre_on_energy(load_audio(c.path).samples, window) for c in near if str(c.path) in labels]
-    near_p = [labels[str(c.path)].probs for c in near if str(c.path) in labels]
+    # near-names the teacher hears as the phrase may be homophones ("marven"): left out, not taught either way
+    other = [c for c in near if str(c.path) in labels and labels[str(c.path)].top != name]
+    near_x = [centre_on_energy(load_audio(c.path).samples, window) for c in other]
+    near_p = [labels[str(c.path)].probs for c in other]
     noise = NoiseBank(data / "noise" if data is not None and (data / "noise").is_dir() else None)
     parts = [reh, pos, noise_set(new, noise, max(30, len(reh) // 12), window, seed=args.seed)]
     if near_x:  # confusable negatives, repeated to weigh NEAR_WEIGHT average classes
@@ -249,8 +251,8 @@ def add_intent(args: argparse.Namespace) -> int:
         parts.append(DistillSet(new.labels, np.repeat(np.stack(near_x), k, 0),
                                 np.repeat(np.stack(near_p).astype(np.float32), k, 0), ["near-name"] * len(near_x) * k,
                                 [""] * len(near_x) * k))
-        reh_info["near_names"] = {"clips": len(near_x), "heard_as_the_phrase": int(sum(
-            int(np.argmax(q)) == new.labels.index(name) for q in near_p)), "weigh": NEAR_WEIGHT}
+        reh_info["near_names"] = {"clips": len(near_x), "heard_as_the_phrase": len(near) - len(other),
+                                  "weigh": NEAR_WEIGHT}
     if args.chatter:
         parts.append(chatter(old, new, phrases, old_student, args.chatter, tts_dir, window, progress))
         reh_info["chatter_windows"] = len(parts[-1])
