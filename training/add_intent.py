@@ -5,9 +5,11 @@ add-intent NAME "phrase" ["other phrase" ...] [--recordings DIR]:
 1. **Positives.** Each phrase synthesised in many voices (Piper + espeak-ng, cached) plus the user's
    recordings (trimmed to the speech).
 2. **Teacher check.** The teacher labels every positive over the old labels plus NAME; clips it does not
-   hear as NAME are dropped and counted. Its soft labels are the targets.
+   hear as NAME are dropped and counted. Its soft labels are the targets. It also labels the phrase's
+   near-names (:mod:`training.near_names`: "martin" for "marvin"), the negatives it does not hear as NAME.
 3. **Rehearsal** (no forgetting): clips the student was built from — synthetic commands and other words,
-   and the real ``train`` speakers when ``--data`` is present — with their teacher labels from the label
+   and the real ``train`` speakers and 1 s windows of read speech when ``--data`` is present — with their
+   teacher labels from the label
    cache (a clip the cache lacks gets the old student's own outputs, so nothing waits on the teacher).
    Clips whose text or cached transcript is the new phrase are left out.
 4. **Fine-tune** a side branch for the new output: a copy of the student's last stage and head that
