@@ -14,7 +14,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import centre_on_energy, load_audio
+from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
 from assistant.corpus import Clip, find_clips, select, truth_label
 from assistant.errors import AssistantError
 from assistant.labelset import LabelSet
@@ -111,7 +111,7 @@ def speech_windows(folder: Path, progress: bool) -> list[Clip]:
     from .pipeline import SPEECH_WINDOW_HOP_S, SPEECH_WINDOWS_PER_FILE
     from .windows import cut_windows
 
-    return cut_windows(find_clips([folder]), 16000, int(SPEECH_WINDOW_HOP_S * 16000),
+    return cut_windows(find_clips([folder]), SAMPLE_RATE, int(SPEECH_WINDOW_HOP_S * SAMPLE_RATE),
                        SPEECH_WINDOWS_PER_FILE.get(folder.name, 4), Path(cache_root()) / "windows", progress=progress)
 
 

@@ -64,9 +64,15 @@ def distance(a: tuple[str, ...], b: tuple[str, ...]) -> float:
 
 def to_ipa(texts: list[str]) -> list[str]:
     """espeak-ng's American-English IPA for each text (one process for all of them)."""
+    from assistant.errors import AssistantError
+
     lines = [re.sub(r"[^a-z' ]", " ", t.lower()).strip() or "a" for t in texts]
-    res = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us"], input=".\n".join(lines) + ".\n",
-                         capture_output=True, text=True, timeout=600, check=True)
+    try:
+        res = subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us"], input=".\n".join(lines) + ".\n",
+                             capture_output=True, text=True, timeout=600, check=True)
+    except (OSError, subprocess.SubprocessError) as e:
+        raise AssistantError(f"espeak-ng cannot phonemise the near-names ({e}); ./setup.sh installs it, "
+                             "or pass --near-names 0") from None
     out = res.stdout.splitlines()
     if len(out) != len(lines):  # espeak-ng joined or split a line: fall back to one call each
         out = [subprocess.run(["espeak-ng", "-q", "--ipa", "-v", "en-us", t], capture_output=True, text=True,

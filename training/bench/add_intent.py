@@ -23,6 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
+from assistant.audio import SAMPLE_RATE
 from assistant.bench.measure import machine
 from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
@@ -265,9 +266,9 @@ def bench_add_intent(args: argparse.Namespace) -> int:
         for i in rng.permutation(len(enrol)):
             by_speaker.setdefault(enrol[i].speaker, enrol[i])
         five = list(by_speaker.values())[:5]
-        sources = real_sources(data, other_clips, 16000)
-        near_x, near_info = near_name_windows(word, teacher, with_label(old, word, [word]), cache, tts_dir, 16000,
-                                              not args.quiet)
+        sources = real_sources(data, other_clips, SAMPLE_RATE)
+        near_x, near_info = near_name_windows(word, teacher, with_label(old, word, [word]), cache, tts_dir,
+                                              SAMPLE_RATE, not args.quiet)
         with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:
             tmp = Path(t)
             new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")

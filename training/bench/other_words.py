@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from assistant.audio import centre_on_energy, load_audio
+from assistant.audio import SAMPLE_RATE, centre_on_energy, load_audio
 from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.student import Student
@@ -48,7 +48,7 @@ def _cut(paths: list[Path], window: int) -> np.ndarray:
     xs: list[np.ndarray] = []
     for p in paths:
         try:
-            xs += speech_windows(load_audio(p).samples, window, int(HOP_S * 16000), 10_000)
+            xs += speech_windows(load_audio(p).samples, window, int(HOP_S * SAMPLE_RATE), 10_000)
         except AssistantError:
             continue
     return np.stack(xs) if xs else np.zeros((0, window), np.float32)
