@@ -33,7 +33,7 @@ from ..add_intent import add_intent, positive_weight, student_labelset, with_lab
 from ..cache import LabelCache
 from ..add_intent_data import word_of
 from ..commands import add_intent_options
-from .other_words import false_accepts, near_name_windows, real_sources
+from .other_words import false_accepts, near_name_windows, real_sources, speech_sources
 
 
 def _link(clips: list[Clip], folder: Path) -> Path:
@@ -253,6 +253,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
     cache = LabelCache(used.cache or cache_root() / "labels.sqlite")
     old = student_labelset(Student(Registry(PACKAGE_ROOT).path()).manifest)
     tts_dir = cache_root() / "tts"
+    speech = speech_sources(data, SAMPLE_RATE)  # read once: the same for every word
     if done:
         print(f"resuming: {len(done)} run(s) already done with these settings ({saved})")
     rows = []
@@ -266,7 +267,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
         for i in rng.permutation(len(enrol)):
             by_speaker.setdefault(enrol[i].speaker, enrol[i])
         five = list(by_speaker.values())[:5]
-        sources = real_sources(data, other_clips, SAMPLE_RATE)
+        sources = real_sources(data, other_clips, SAMPLE_RATE, speech)
         near_x, near_info = near_name_windows(word, teacher, with_label(old, word, [word]), cache, tts_dir,
                                               SAMPLE_RATE, not args.quiet)
         with tempfile.TemporaryDirectory(prefix=f"bench-add-{word}-") as t:

@@ -12,7 +12,8 @@ word. The windows, by source (``../shared/data``; folder names pick clips, never
   trains on) in the positives' held-out voices; clips the teacher itself hears as the word are left out
   and counted (an invented spelling can be a homophone).
 
-LibriSpeech is left out: it has no transcripts here, and these words do occur in read speech.
+LibriSpeech is left out: add-intent learns from its windows, and it has no transcripts here to tell
+whether a window holds the word.
 """
 
 from __future__ import annotations
@@ -26,8 +27,6 @@ from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
 from assistant.student import Student
 
-HOP_S = 0.5
-"""Step between the 1 s windows cut from sentences and phrases (seconds)."""
 NEAR_VOICES = 6
 """Held-out voices each evaluation near-name is said in."""
 
@@ -43,27 +42,37 @@ def _clip_windows(paths: list[Path], window: int) -> np.ndarray:
 
 
 def _cut(paths: list[Path], window: int) -> np.ndarray:
+    from ..pipeline import SPEECH_WINDOW_HOP_S
     from ..windows import speech_windows
 
     xs: list[np.ndarray] = []
     for p in paths:
         try:
-            xs += speech_windows(load_audio(p).samples, window, int(HOP_S * SAMPLE_RATE), 10_000)
+            xs += speech_windows(load_audio(p).samples, window, int(SPEECH_WINDOW_HOP_S * SAMPLE_RATE), 10_000)
         except AssistantError:
             continue
     return np.stack(xs) if xs else np.zeros((0, window), np.float32)
 
 
-def real_sources(data: Path, others: list[Clip], window: int) -> dict[str, np.ndarray]:
-    """(N, window) float32 windows of real speech that is not the word, per source present in ``data``."""
-    out = {"gsc words": _clip_windows([c.path for c in others], window)}
+def real_sources(data: Path, others: list[Clip], window: int, speech: dict[str, np.ndarray] | None = None
+                 ) -> dict[str, np.ndarray]:
+    """(N, window) float32 windows of real speech that is not the word, per source present in ``data``;
+    ``speech``: :func:`speech_sources`, when already read (they are the same for every word)."""
+    out = {"gsc words": _clip_windows([c.path for c in others], window),
+           **(speech_sources(data, window) if speech is None else speech)}
+    return {k: v for k, v in out.items() if len(v)}
+
+
+def speech_sources(data: Path, window: int) -> dict[str, np.ndarray]:
+    """The sources that do not depend on the word: digits, sentence windows, phrase windows."""
+    out = {}
     if (data / "fsdd").is_dir():
         out["digits"] = _clip_windows([c.path for c in find_clips([data / "fsdd"])], window)
     if (data / "coffee_orders" / "clips").is_dir():
         out["sentences"] = _cut(sorted((data / "coffee_orders" / "clips").glob("*.flac")), window)
     if (data / "wakeword_phrases").is_dir():
         out["phrases"] = _cut(sorted((data / "wakeword_phrases").rglob("*.flac")), window)
-    return {k: v for k, v in out.items() if len(v)}
+    return out
 
 
 def near_name_clips(word: str, tts_dir: Path, progress: bool) -> list[Clip]:
