@@ -309,11 +309,11 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
                                   lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False, near_names=4,
-                                  no_speech=False)
+                                  no_speech=False, offset_rate=0.0)
         lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
         assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
         row_line = next(x for x in lines if x.startswith("| bird | text only | 88 s"))
-        assert row_line.startswith("| bird | text only | 88 s | 23/1 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
+        assert row_line.startswith("| bird | text only | 88 s | 23/1 | +0.00 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
         assert row_line.endswith("| 0.0% | 0/1167 | 2 / 4 |")
         assert "| bird | text only | 9/1167 (0.8%) | 1/2000 (0.1%) | 5/60 (8.3%) | 10/3167 (0.3%) | 1 |" in lines
         assert "| **pooled** | text only | 9/1167 (0.8%) | 1/2000 (0.1%) | 5/60 (8.3%) | **10/3167 (0.3%)** | 1 |" in lines
@@ -325,6 +325,10 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         used.whole = True
         assert "the whole student fine-tuned" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
         used.whole = False
+        assert "no logit offset" in lines[0]
+        used.offset_rate = 0.005
+        assert "offset fitted to at most 0.5%" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        used.offset_rate = 0.0
     saved = tmp_path / "rows.jsonl"
     saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"
                      + json.dumps({"settings": {"epochs": 8}, "row": {**row, "word": "other"}}) + "\n"

@@ -51,6 +51,7 @@ from .cache import LabelCache
 from .dataset import DistillSet, concat, noise_set
 from .dims import StudentDims
 from .synth import trim
+from .word_offset import fit_and_shift
 
 if TYPE_CHECKING:
     from .distill import DistillConfig
@@ -234,8 +235,8 @@ def add_intent(args: argparse.Namespace) -> int:
           f"median phrase {longest:.2f} s, window {window_s:g} s")
 
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
-    reh, reh_info = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress,
-                              speech=not args.no_speech)
+    reh, reh_info, fit_x = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress,
+                              speech=not args.no_speech, offset_fit=args.offset_rate > 0)
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     pos_weight = positive_weight(args)
@@ -270,6 +271,7 @@ def add_intent(args: argparse.Namespace) -> int:
                    pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"near {args.near_names} {NEAR_WEIGHT}"] if args.near_names else [])
                   + ([] if args.no_speech else ["speech windows"])
+                  + (["offset speakers out"] if args.offset_rate > 0 else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
     empty = DistillSet.empty(new.labels, window)
@@ -290,6 +292,7 @@ def add_intent(args: argparse.Namespace) -> int:
                             progress=progress, init=model)
         history = history + more
     reh_info["hard_negatives"] = int(len(hard))
+    reh_info["offset"] = fit_and_shift(model, fit_x, new.labels.index(name), args.offset_rate)
 
     # 5. export, register (unpromoted), evaluate, promote
     intent = args.intent or "".join(w.capitalize() for w in name.split("_"))
@@ -369,6 +372,10 @@ def _print_summary(s: dict) -> None:
           f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
           + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
              else "") + ")")
+    o = r.get("offset") or {}
+    if o.get("windows"):
+        print(f"  word's logit offset {o['offset']:+.2f}, fitted on {o['windows']} read-speech windows of held-out "
+              f"speakers (heard as the word: {o.get('fired_before', 0):.1%} -> {o.get('fired_after', 0):.1%})")
     h = s["heldout_voices"]
     if "new_recall" in h:
         print(f"  recall on {h['new_clips']} held-out synthetic voices: {h['new_recall']:.1%}")

@@ -24,6 +24,7 @@ from .cache import LabelCache
 from .dataset import UNKNOWN_WORDS, DistillSet
 from .samples import COMMANDS
 from .synth import synthesize_cached, voice_mix, voices
+from .word_offset import split_speakers
 
 
 def norm(text: str) -> str:
@@ -42,9 +43,11 @@ def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.n
 
 def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
               teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool,
-              speech: bool = True) -> tuple[DistillSet, dict]:
+              speech: bool = True, offset_fit: bool = False) -> tuple[DistillSet, dict, np.ndarray]:
     """Old-class examples (and, with ``speech``, windows of read speech) with teacher soft labels from the
-    cache (else the old student's outputs)."""
+    cache (else the old student's outputs); and, with ``offset_fit``, the read-speech windows of the speakers
+    kept out to fit the word's offset on (:mod:`training.word_offset`; every window of the others trains):
+    (N, window) float32, N = 0 without them."""
     from tqdm import tqdm
 
     said = {norm(p) for p in phrases}
@@ -58,14 +61,17 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
         for v in voices(n_piper=1, n_espeak=1, seed=1):
             clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
     n_speech = 0
+    fit: set[Clip] = set()
     if data is not None:
         for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
             if (data / name).is_dir():
                 clips += select(find_clips([data / name]), "train")
         if speech and (data / SPEECH_FOLDER).is_dir():  # running speech is not the new word either
-            windows = speech_windows(data / SPEECH_FOLDER, progress)[::SPEECH_EVERY]
-            clips += windows
-            n_speech = len(windows)
+            windows = speech_windows(data / SPEECH_FOLDER, progress)
+            train_w, fit_w = split_speakers(windows) if offset_fit else (windows[::SPEECH_EVERY], [])
+            fit = set(fit_w)
+            clips += train_w + fit_w
+            n_speech = len(train_w)
     audios = {}  # each clip decoded once: its samples and its hash (the label cache's key)
     for c in tqdm(clips, desc="rehearsal", unit="clip", disable=not progress, dynamic_ncols=True):
         try:
@@ -73,7 +79,7 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
         except AssistantError:
             continue
     hits = cache.get_many({a.sha256 for a in audios.values()}, teacher_id, old.id)
-    xs, soft, src = [], [], []
+    xs, soft, src, held = [], [], [], []
     from_cache = from_student = left_out = 0
     for c, audio in audios.items():
         hit = hits.get(audio.sha256)
@@ -81,6 +87,9 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
             left_out += 1
             continue
         x = centre_on_energy(audio.samples, window)
+        if c in fit:
+            held.append(x)
+            continue
         if hit is not None:
             p = hit.probs[None].astype(np.float32)
             from_cache += 1
@@ -91,8 +100,9 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
         soft.append(remap(p, old.labels, new.labels)[0])
         src.append("rehearsal")
     info = {"clips": len(xs), "teacher_labels_from_cache": from_cache, "old_student_outputs": from_student,
-            "left_out_as_the_new_phrase": left_out, "speech_windows": n_speech}
-    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info
+            "left_out_as_the_new_phrase": left_out, "speech_windows": n_speech, "offset_fit_windows": len(held)}
+    held_x = np.stack(held) if held else np.zeros((0, window), np.float32)
+    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info, held_x
 
 
 SPEECH_FOLDER = "librispeech_snippets"

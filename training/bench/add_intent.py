@@ -178,6 +178,8 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
              + (f"each near-name said in {used.near_names} voices as a negative, " if used.near_names
                 else "no near-name negatives, ")
              + ("no read-speech windows, " if used.no_speech else "read-speech windows in the rehearsal, ")
+             + (f"the word's logit offset fitted to at most {used.offset_rate:.1%} of held-out read-speech windows, "
+                if used.offset_rate else "no logit offset, ")
              + ("the whole student fine-tuned, " if used.whole
                 else f"the word learnt in a side branch after block {used.branch} (old outputs frozen), ")
              + f"new word's accept bar {bar}. Recall on the "
@@ -190,12 +192,14 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
              "to the teacher). Running speech: every no-command file (coffee orders, FSDD digits, noise; "
              f"{parent['hours']:.2f} h) through the loop: answers at once as the new word / as old words (the "
              f"shipped student: {parent['old_words']}).\n",
-             "| word | mode | time | teacher kept/dropped | recall | missed clips heard as | false accepts "
+             "| word | mode | time | teacher kept/dropped | offset | recall | missed clips heard as | false accepts "
              "| old classes before → after | live: answered at once | live: others answered as it "
              "| running speech: the word / old words |",
-             "|---|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
+        off = ((r.get("summary") or {}).get("rehearsal") or {}).get("offset") or {}
         lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']} | "
+                     f"{off.get('offset', 0.0):+.2f} | "
                      f"{r['recall']:.1%} ({r['hits']}/{r['new_clips']} clips, {r['new_speakers']} speakers) | "
                      f"{', '.join(f'{k} {v}' for k, v in r['missed_as'].items()) or '–'} | "
                      f"{r['false_accepts']}/{r['other_clips']} ({r['false_accept_rate']:.1%}) | "

@@ -11,7 +11,7 @@ from assistant.errors import OneLineParser, at_least, number_in
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
                         ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
                         ("--chatter", int), ("--branch", int), ("--whole", bool),
-                        ("--near-names", int), ("--no-speech", bool))
+                        ("--near-names", int), ("--no-speech", bool), ("--offset-rate", float))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -19,6 +19,7 @@ def add_options(p: argparse.ArgumentParser) -> None:
     """Every argument and option of ``training add-intent``, on ``p``."""
     from ..add_intent import ADDED_ACCEPT, BRANCH_AT, NEAR_VOICES
     from ..distill import DistillConfig
+    from ..word_offset import FIT_RATE
 
     p.add_argument("name", nargs="?", help="the new label, e.g. marvin or kitchen_lights_on")
     p.add_argument("phrases", nargs="*", help="what people say for it (default: the name)")
@@ -49,6 +50,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-speech", action="store_true",
                    help="leave the 1 s windows of read speech (librispeech_snippets under --data) out of the "
                         "rehearsal")
+    p.add_argument("--offset-rate", type=number_in(0, 0.5), default=FIT_RATE,
+                   help="raise the new word's logit as far as keeps at most this share (e.g. 0.005) of 1 s windows "
+                        "of read speech by held-out speakers heard as it: more recall, and more false accepts on "
+                        f"short phrases than read speech shows (default {FIT_RATE:g}: no offset; needs "
+                        "librispeech_snippets under --data; docs/add-intent/README.md)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
     p.add_argument("--branch", type=at_least(0), default=BRANCH_AT,
