@@ -18,6 +18,7 @@ def test_the_offset_fires_on_at_most_the_allowed_share() -> None:
     assert fit_offset(m, 0.005, cap=0.5) == 0.5  # capped
     assert fit_offset(np.array([1.0, -3.0, -3.0]), 0.1) == 0.0  # already fires on more than the rate: no offset
     assert fit_offset(np.zeros(0), 0.01) == 0.0
+    assert fit_offset(m, 0.0) == 0.0  # rate 0: no offset
 
 
 def test_margins_are_the_word_against_its_strongest_rival() -> None:

@@ -235,8 +235,8 @@ def add_intent(args: argparse.Namespace) -> int:
           f"median phrase {longest:.2f} s, window {window_s:g} s")
 
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
-    reh, reh_info, fit_x = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window, progress,
-                              speech=not args.no_speech, offset_fit=args.offset_rate > 0)
+    reh, reh_info, fit_x = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window,
+                                     progress, speech=not args.no_speech, offset_fit=args.offset_rate > 0)
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     pos_weight = positive_weight(args)

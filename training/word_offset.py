@@ -44,9 +44,9 @@ def margins(logits: np.ndarray, index: int) -> np.ndarray:
 
 def fit_offset(m: np.ndarray, rate: float = FIT_RATE, cap: float = OFFSET_CAP) -> float:
     """The largest ``b`` in ``[0, cap]`` with ``mean(m + b > 0) <= rate`` for negative windows' margins ``m``;
-    0 when there are none or the word already fires on more than ``rate`` of them."""
+    0 when ``rate`` is 0, there are none, or the word already fires on more than ``rate`` of them."""
     m = np.asarray(m, dtype=np.float64)
-    if m.size == 0 or np.mean(m > 0) > rate:
+    if rate <= 0 or m.size == 0 or np.mean(m > 0) > rate:
         return 0.0
     allowed = int(np.floor(rate * m.size))  # windows that may fire
     order = np.sort(m)[::-1]
