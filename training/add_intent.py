@@ -342,12 +342,9 @@ def add_intent(args: argparse.Namespace) -> int:
 
 def hard_negatives(model, data: DistillSet, new_index: int, batch: int = 256) -> np.ndarray:
     """Indices of examples the model calls the new label while the teacher's label is another."""
-    import torch
+    from .model import batch_logits
 
-    model.eval()
-    with torch.inference_mode():
-        pred = np.concatenate([model(torch.from_numpy(data.x[i:i + batch])).argmax(1).numpy()
-                               for i in range(0, len(data), batch)])
+    pred = batch_logits(model, data.x, batch).argmax(1)
     return np.nonzero((pred == new_index) & (data.soft.argmax(1) != new_index))[0]
 
 

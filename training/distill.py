@@ -100,16 +100,11 @@ def draw_weights(soft: np.ndarray, labels: tuple[str, ...], balance: float, unkn
 
 def agreement(model, x: np.ndarray, soft: np.ndarray, batch: int = 256) -> float:
     """Share of examples where the student's argmax equals the teacher's."""
-    import torch
+    from .model import batch_logits
 
     if len(x) == 0:
         return float("nan")
-    model.eval()
-    preds = []
-    with torch.inference_mode():
-        for i in range(0, len(x), batch):
-            preds.append(model(torch.from_numpy(x[i:i + batch])).argmax(1).numpy())
-    return float(np.mean(np.concatenate(preds) == soft.argmax(1)))
+    return float(np.mean(batch_logits(model, x, batch).argmax(1) == soft.argmax(1)))
 
 
 def check_resumable(run_dir: Path, config: dict) -> None:

@@ -349,3 +349,11 @@ def add_branch(model: Student, rows: list[int | None], at: int) -> Student:
     state[f"branches.{k}.{n_after}.4.bias"] = last_b.min().reshape(1).clone()
     net.load_state_dict(state)
     return net
+
+
+def batch_logits(model: Student, x: np.ndarray, batch: int = 256) -> np.ndarray:
+    """The torch student's logits in eval mode, ``batch`` windows at a time: (N, samples) -> (N, C)."""
+    model.eval()
+    with torch.inference_mode():
+        out = [model(torch.from_numpy(x[i:i + batch])).numpy() for i in range(0, len(x), batch)]
+    return np.concatenate(out) if out else np.zeros((0, model.dims.n_classes), np.float32)

@@ -32,8 +32,8 @@ def fits_offset(speaker: str) -> bool:
 
 def split_speakers(clips: list) -> tuple[list, list]:
     """(clips to train on, clips to fit the offset on): every clip of a speaker on the same side."""
-    fit = [c for c in clips if fits_offset(c.speaker)]
-    return [c for c in clips if not fits_offset(c.speaker)], fit
+    held = [fits_offset(c.speaker) for c in clips]
+    return [c for c, h in zip(clips, held) if not h], [c for c, h in zip(clips, held) if h]
 
 
 def margins(logits: np.ndarray, index: int) -> np.ndarray:
@@ -73,15 +73,11 @@ def shift_output(model, index: int, offset: float) -> None:
 def fit_and_shift(model, windows: np.ndarray, index: int, rate: float = FIT_RATE, batch: int = 256) -> dict:
     """Fit the offset of output ``index`` on negative ``windows`` (N, samples) and add it to ``model``; what
     was fitted (``offset``, the windows, the share that fires before and after)."""
-    import torch
+    from .model import batch_logits
 
     if rate <= 0 or len(windows) == 0:
         return {"offset": 0.0, "windows": int(len(windows)), "rate": rate}
-    model.eval()
-    with torch.inference_mode():
-        logits = np.concatenate([model(torch.from_numpy(windows[i:i + batch])).numpy()
-                                 for i in range(0, len(windows), batch)])
-    m = margins(logits, index)
+    m = margins(batch_logits(model, windows, batch), index)
     b = fit_offset(m, rate)
     shift_output(model, index, b)
     return {"offset": b, "windows": int(len(windows)), "rate": rate, "fired_before": float(np.mean(m > 0)),
