@@ -322,8 +322,10 @@ def test_the_real_audio_recipe_applies_only_beside_real_audio_and_flags_win() ->
     from training.pipeline import REAL_RECIPE, recipe
 
     assert recipe(True) == REAL_RECIPE
-    assert recipe(False) == {"epochs": DistillConfig.epochs, "epoch_size": 0, "balance": 0.0, "unknown_weight": 1.0}
+    assert recipe(False) == {"epochs": DistillConfig.epochs, "epoch_size": 0, "balance": 0.0, "unknown_weight": 1.0,
+                             "blocks": (2, 2, 2, 2)}
     assert recipe(True, epochs=3, balance=0.0)["epochs"] == 3 and recipe(True, balance=0.0)["balance"] == 0.0
+    assert recipe(True)["blocks"] == (3, 3, 3, 3) and recipe(True, blocks=(2, 2, 2, 2))["blocks"] == (2, 2, 2, 2)
 
 
 def test_the_manifest_names_every_real_folder_and_how_much_of_it(tmp_path: Path) -> None:

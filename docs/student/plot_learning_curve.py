@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 
 def main(json_path: str, png_path: str) -> None:
-    """One point per run: accuracy against the real clips learnt from (log scale); calib-speaker runs and v4's recipe apart."""
+    """One point per run: accuracy against the real clips learnt from (log scale); calib-speaker runs v4's recipe and the deeper recipe apart."""
     d = json.load(open(json_path))
     earlier = d["earlier_runs_same_recipe_all_speakers"]
     first_runs = [earlier["seed 0 (v3)"], earlier["seed 1"][0], earlier["seed 2"], earlier["seed 3"]]
@@ -28,6 +28,7 @@ def main(json_path: str, png_path: str) -> None:
             calib_seeds.append(run["seed"])
     teacher = 100 * d["teacher_test_accuracy"]
     v4 = [(r["real_train_clips"], 100 * r["test_accuracy"]) for r in d.get("v4_recipe_runs", [])]
+    deeper = [(r["real_train_clips"], 100 * r["test_accuracy"]) for r in d.get("deeper_recipe_runs", [])]
     for r in d.get("v4_recipe_runs", []):
         speakers[r["real_train_clips"]] = r["real_train_speakers"]
 
@@ -38,6 +39,9 @@ def main(json_path: str, png_path: str) -> None:
     if v4:
         ax.scatter(*zip(*v4), marker="^", s=60, c="tab:purple",
                    label="v4 recipe, every real folder (10,947 clips), balanced draws")
+    if deeper:
+        ax.scatter(*zip(*deeper), marker="D", s=50, c="tab:brown",
+                   label="+ 3 blocks a stage, _unknown_ x3, 30 epochs (2026-12-03)")
     ax.axhline(teacher, ls="--", c="tab:green", label=f"teacher tiny.en {teacher:.1f} %")
     ax.axhline(teacher - 1.5, ls=":", c="tab:red", label="target: teacher - 1.5")
     ax.set_xscale("log")

@@ -98,17 +98,18 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ray-actors", type=at_least(1), default=None,
                    help="teacher actors on the cluster (default: its CPUs // --threads)")
     p.add_argument("--epochs", type=at_least(1), default=None,
-                   help="passes of --epoch-size examples (default: 20 with real audio, else 100)")
+                   help="passes of --epoch-size examples (default: 30 with real audio, else 100)")
     p.add_argument("--epoch-size", type=at_least(0), default=None,
                    help="examples drawn per epoch (default: 12000 with real audio; 0: each example once)")
     p.add_argument("--balance", type=number_in(0, 1), default=None,
                    help="draw the teacher's classes evenly: 1 equally often, 0 as the data has them "
                         "(default: 1 with real audio, else 0)")
     p.add_argument("--unknown-weight", type=number_in(0, 10, low_open=True), default=None,
-                   help="extra draw weight of what the teacher calls _unknown_ (default: 2 with real audio, else 1)")
+                   help="extra draw weight of what the teacher calls _unknown_ (default: 3 with real audio, else 1)")
     p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
-    p.add_argument("--blocks", type=block_counts, default=DistillConfig.blocks,
-                   help="BC-ResNet blocks in each of the 4 stages, e.g. 3,3,3,3 (default: 2,2,2,2)")
+    p.add_argument("--blocks", type=block_counts, default=None,
+                   help="BC-ResNet blocks in each of the 4 stages, e.g. 2,2,2,2 (default: 3,3,3,3 with real audio, "
+                        "else 2,2,2,2)")
     p.add_argument("--voices", type=at_least(1), default=24, help="synthetic voices per command")
     p.add_argument("--kokoro", type=at_least(0), default=None,
                    help="Kokoro-82M style blends per command on top of --voices (a fifth as many per other word; "
