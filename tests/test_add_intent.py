@@ -397,3 +397,12 @@ def test_chatter_is_cut_every_quarter_second_and_leaves_out_the_new_phrase(tmp_p
     np.testing.assert_allclose(w[3], a[9600:], atol=1e-6)  # the last cut ends at the clip's end
     np.testing.assert_allclose(w[4, :8000], a[:8000], atol=1e-6)
     assert not w[4, 8000:].any()
+
+
+def test_the_side_branch_splits_before_the_last_stage_whatever_the_depth() -> None:
+    from training.add_intent import BRANCH_AT, default_branch
+    from training.commands.add_intent_options import parse
+
+    assert default_branch((2, 2, 2, 2)) == BRANCH_AT == 6  # the shipped student: as before
+    assert default_branch((3, 3, 3, 3)) == 9 and default_branch((1, 2, 3, 4)) == 6
+    assert parse(["marvin"]).branch is None and parse(["marvin", "--branch", "4"]).branch == 4

@@ -63,10 +63,19 @@ ADDED_ACCEPT: float | None = None
 other words. A word learnt from ~20 synthetic clips is not sure of real voices before it is sure of
 chatter, so a lower bar of its own makes it fire in running speech (docs/add-intent/README.md)."""
 BRANCH_AT = 6
-"""Where the new word's side branch splits from the student (after block 6 of 8: the branch is a copy of the
-last stage and the head, ~7.7 k parameters, about 14 % more time per window). Later splits recall more
-than the whole student fine-tuned and leave every old output as it was; an earlier one is slower for no
-gain (docs/add-intent/README.md)."""
+"""Where the new word's side branch splits from the shipped student (after block 6 of 8: the branch is a copy
+of the last stage and the head, ~7.7 k parameters, about 14 % more time per window). Later splits recall
+more than the whole student fine-tuned and leave every old output as it was; an earlier one is slower for
+no gain (docs/add-intent/README.md). A student of other depth splits at the same place, before its last
+stage (:func:`default_branch`)."""
+
+
+def default_branch(blocks: tuple[int, ...]) -> int:
+    """The block after which the side branch splits when ``--branch`` is not given: the start of the last
+    stage, as :data:`BRANCH_AT` is for the shipped 2-2-2-2 student (6); 9 for 3-3-3-3."""
+    return sum(blocks[:-1])
+
+
 POS_WEIGHT = {"branch": 3.0, "whole": 2.0}
 """The new phrase's examples per epoch, as a multiple of an average class's (``--pos-weight``). A side branch
 cannot move the old words, so it can take more; the whole student's old classes lose accuracy at 3
@@ -199,8 +208,9 @@ def add_intent(args: argparse.Namespace) -> int:
     if name in old.labels:
         raise AssistantError(f"'{name}' is already one of the student's labels; remove it first "
                              f"('training remove-intent {name}') or pick another name")
-    branch = None if args.whole else args.branch
-    n_blocks = sum(StudentDims.from_dict(m.extra["dims"]).blocks)
+    blocks = StudentDims.from_dict(m.extra["dims"]).blocks
+    branch = None if args.whole else default_branch(blocks) if args.branch is None else args.branch
+    n_blocks = sum(blocks)
     if branch is not None and branch >= n_blocks:
         raise AssistantError(f"--branch {branch}: the student has blocks 0-{n_blocks - 1} to split after")
     new = with_label(old, name, phrases)

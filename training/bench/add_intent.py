@@ -181,7 +181,9 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) ->
              + (f"the word's logit offset fitted to at most {used.offset_rate:.1%} of held-out read-speech windows, "
                 if used.offset_rate else "no logit offset, ")
              + ("the whole student fine-tuned, " if used.whole
-                else f"the word learnt in a side branch after block {used.branch} (old outputs frozen), ")
+                else "the word learnt in a side branch "
+                + (f"after block {used.branch}" if used.branch is not None else "split before the last stage")
+                + " (old outputs frozen), ")
              + f"new word's accept bar {bar}. Recall on the "
              "word's real clips from speakers "
              "never trained or enrolled on (`calib` + `test` splits of gsc_v2_test_dev `_unknown_` and "

@@ -57,10 +57,11 @@ def add_options(p: argparse.ArgumentParser) -> None:
                         "librispeech_snippets under --data; docs/add-intent/README.md)")
     p.add_argument("--mel-shift", type=number_in(0, 8), default=DistillConfig.mel_shift,
                    help="shift each fine-tuning example up to this many mel bins up or down (0: off)")
-    p.add_argument("--branch", type=at_least(0), default=BRANCH_AT,
+    p.add_argument("--branch", type=at_least(0), default=None,
                    help=f"the new word is learnt by a side branch that splits from the student after this block "
-                        f"(0-7; default {BRANCH_AT}): only the branch trains, so every old output stays as "
-                        "it was (a student that already has branches splits where they do)")
+                        f"(default: before its last stage, {BRANCH_AT} of the shipped student's 8 blocks): only the "
+                        "branch trains, so every old output stays as it was (a student that already has branches "
+                        "splits where they do)")
     p.add_argument("--whole", action="store_true",
                    help="fine-tune the whole student instead of a side branch (the old words drift a little; "
                         "docs/add-intent/README.md)")
