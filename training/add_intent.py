@@ -62,20 +62,20 @@ ADDED_ACCEPT: float | None = None
 """An added word's own instant-answer bar; None: the student's bars, pause wait included, as for its
 other words. A word learnt from ~20 synthetic clips is not sure of real voices before it is sure of
 chatter, so a lower bar of its own makes it fire in running speech (docs/add-intent/README.md)."""
-BRANCH_AT = 6
-"""Where the new word's side branch splits from the shipped student (after block 6 of 8: the branch is a copy
-of the last stage and the head, ~7.7 k parameters, about 14 % more time per window). Later splits recall
-more than the whole student fine-tuned and leave every old output as it was; an earlier one is slower for
-no gain (docs/add-intent/README.md). A student of other depth splits at the same place, before its last
-stage (:func:`default_branch`)."""
 
 
 def default_branch(blocks: tuple[int, ...]) -> int:
     """The block after which the side branch splits when ``--branch`` is not given: the start of the last
-    stage, as :data:`BRANCH_AT` is for the shipped 2-2-2-2 student (6); 9 for 3-3-3-3."""
+    stage (6 of the shipped 2-2-2-2 student's 8 blocks, 9 for 3-3-3-3)."""
     return sum(blocks[:-1])
 
 
+BRANCH_AT = default_branch(StudentDims.blocks)
+"""Where the new word's side branch splits from the shipped student (after block 6 of 8: the branch is a copy
+of the last stage and the head, ~7.7 k parameters, about 14 % more time per window). Later splits recall
+more than the whole student fine-tuned and leave every old output as it was; an earlier one is slower for
+no gain (docs/add-intent/README.md). A student of other depth splits at the same place, before its last
+stage."""
 POS_WEIGHT = {"branch": 3.0, "whole": 2.0}
 """The new phrase's examples per epoch, as a multiple of an average class's (``--pos-weight``). A side branch
 cannot move the old words, so it can take more; the whole student's old classes lose accuracy at 3
