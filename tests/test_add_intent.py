@@ -310,8 +310,8 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
                                   lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False, near_names=4,
                                   no_speech=False, offset_rate=0.0)
-        lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1})
-        assert says in lines[0] and "test cpu, 2 cores" in lines[0] and "1.45 h" in lines[0]
+        lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")
+        assert says in lines[0] and "test cpu, 2 cores; student extended: speech_commands/v9" in lines[0] and "1.45 h" in lines[0]
         row_line = next(x for x in lines if x.startswith("| bird | text only | 88 s"))
         assert row_line.startswith("| bird | text only | 88 s | 23/1 | +0.00 | 42.9% (3/7 clips, 7 speakers) | _unknown_ 4 |")
         assert row_line.endswith("| 0.0% | 0/1167 | 2 / 4 |")
@@ -320,14 +320,14 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         assert out["rows"] == [row] and out["pooled"][0]["recall"] == 3 / 7 and out["add_intent"]["accept"] == accept
         assert "chatter" not in lines[0] and "each near-name said in 4 voices" in lines[0]
         used.chatter = 48
-        assert "48 chatter sentences" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        assert "48 chatter sentences" in report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0][0]
         assert "side branch after block 6" in lines[0]
         used.whole = True
-        assert "the whole student fine-tuned" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        assert "the whole student fine-tuned" in report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0][0]
         used.whole = False
         assert "no logit offset" in lines[0]
         used.offset_rate = 0.005
-        assert "offset fitted to at most 0.5%" in report([row], used, m, {"hours": 1.45, "old_words": 1})[0][0]
+        assert "offset fitted to at most 0.5%" in report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0][0]
         used.offset_rate = 0.0
     saved = tmp_path / "rows.jsonl"
     saved.write_text(json.dumps({"settings": {"epochs": 12}, "row": row}) + "\n"
@@ -406,3 +406,23 @@ def test_the_side_branch_splits_before_the_last_stage_whatever_the_depth() -> No
     assert default_branch((2, 2, 2, 2)) == BRANCH_AT == 6  # the shipped student: as before
     assert default_branch((3, 3, 3, 3)) == 9 and default_branch((1, 2, 3, 4)) == 6
     assert parse(["marvin"]).branch is None and parse(["marvin", "--branch", "4"]).branch == 4
+
+
+def test_bench_seeds_each_run_with_the_student_it_was_asked_to_extend(tmp_path: Path) -> None:
+    """``bench-add-intent --student DIR``: each run's registry holds ``DIR`` as its current version, so
+    add-intent extends that candidate, not the shipped student (which it would otherwise seed with)."""
+    import json
+    import shutil
+
+    from assistant.registry import PACKAGE_ROOT, Registry, writable_registry
+    from training.bench.add_intent import seed_registry
+
+    cand = tmp_path / "candidate"
+    shutil.copytree(Registry(PACKAGE_ROOT).path(), cand)
+    manifest = json.loads((cand / "manifest.json").read_text())
+    manifest["version"] = "unregistered"
+    (cand / "manifest.json").write_text(json.dumps(manifest))
+    seed_registry(tmp_path / "reg", cand)
+    reg = writable_registry(tmp_path / "reg")  # what add-intent opens: not reseeded with the shipped version
+    assert reg.current() == "v1" and reg.path().name == "v1"
+    assert json.loads((reg.path() / "manifest.json").read_text())["version"] == "unregistered"

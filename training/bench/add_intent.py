@@ -2,7 +2,7 @@
 
 For each word (default: the issue's marvin, sheila, house, happy, bird — real recordings exist in
 ``../shared/data``), two runs, each in a
-fresh registry seeded with the shipped student:
+fresh registry seeded with the shipped student (or ``--student DIR``, a candidate measured before it ships):
 
 - **text only**: ``add-intent WORD``;
 - **text + 5 recordings**: plus five real clips of the word from five ``train`` speakers.
@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 
@@ -27,6 +28,7 @@ from assistant.audio import SAMPLE_RATE
 from assistant.bench.measure import machine
 from assistant.corpus import Clip, find_clips
 from assistant.errors import AssistantError
+from assistant.registry import DEFAULT_NAME, PACKAGE_ROOT, Registry
 from assistant.student import Student
 
 from ..add_intent import add_intent, positive_weight, student_labelset, with_label
@@ -110,9 +112,21 @@ def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argpars
     return add_intent_options.parse(argv + (["--quiet"] if args.quiet else []))
 
 
-def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path) -> dict:
-    """One add-intent run in its own registry; its summary."""
+def seed_registry(root: Path, parent: Path) -> None:
+    """Make the student in ``parent`` (a model directory) the current ``speech_commands`` of the registry at
+    ``root``, so add-intent extends it rather than the shipped one (which it seeds an empty registry with)."""
+    reg = Registry(root)
+    version = Student(parent).manifest.version
+    version = version if version.startswith("v") else "v1"  # an unregistered candidate
+    shutil.copytree(parent, reg.root / DEFAULT_NAME / version, dirs_exist_ok=True)
+    reg.promote(DEFAULT_NAME, version)
+
+
+def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path,
+            parent: Path) -> dict:
+    """One add-intent run in its own registry (holding ``parent``); its summary."""
     reg = tmp / ("reg-rec" if recordings else "reg-text")
+    seed_registry(reg, parent)
     out = tmp / f"{word}-{'rec' if recordings else 'text'}.json"
     run = add_intent_args(args, word, "--registry", str(reg), "--run-dir", str(tmp / "runs"),
                           "--eval-old", str(Path(args.data) / "gsc_v2_test_dev"), "--eval-new", str(new),
@@ -167,11 +181,12 @@ def source_table(rows: list[dict]) -> list[str]:
     return out
 
 
-def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict) -> tuple[list[str], dict]:
+def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict, extended: str) -> tuple[list[str], dict]:
     """The Markdown lines and the JSON object for finished ``rows`` run with add-intent settings ``used``;
-    ``parent``: the shipped student's :func:`running_speech`."""
+    ``parent``: the extended student's :func:`running_speech`; ``extended``: which student that is."""
     bar = "the student's" if used.accept is None else f"{used.accept:g}"
-    lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; {used.epochs} epochs, "
+    lines = [f"# add-intent benchmark\n\nMachine: {m['cpu']}, {m['cores']} cores; student extended: {extended}; "
+             f"{used.epochs} epochs, "
              f"{used.voices} synthetic voices, threads {used.threads}, positives weigh {positive_weight(used):g} average "
              f"classes, {used.hard_epochs} hard-negative epochs, "
              + (f"{used.chatter} chatter sentences, " if used.chatter else "")
@@ -245,19 +260,21 @@ def bench_add_intent(args: argparse.Namespace) -> int:
     report_dir = Path(args.report_dir)
     report_dir.mkdir(parents=True, exist_ok=True)
     used = add_intent_args(args, "word")  # the settings every run has
-    settings = {**passed_settings(used), "data": str(data.resolve())}
+    parent_dir = Path(args.student) if args.student else Registry(PACKAGE_ROOT).path()
+    Student(parent_dir)  # a missing or broken model directory: one line, before any work
+    settings = {**passed_settings(used), "data": str(data.resolve()),
+                **({"student": str(parent_dir.resolve())} if args.student else {})}
     saved = report_dir / "add-intent-bench.rows.jsonl"
     done = {(r["word"], r["mode"]): r for r in _done_rows(saved, settings)}
-    from assistant.registry import PACKAGE_ROOT, Registry
     from assistant.teacher import load_teacher
     from assistant.teacher.weights import cache_root
 
-    parent = running_speech(Student(Registry(PACKAGE_ROOT).path(), threads=1), data, None)
-    print(f"the shipped student in running speech: {parent['old_words']} answers at once in {parent['hours']:.2f} h "
+    parent = running_speech(Student(parent_dir, threads=1), data, None)
+    print(f"the student extended ({parent_dir}) in running speech: {parent['old_words']} answers at once in {parent['hours']:.2f} h "
           f"of no-command audio {parent['by_label']}")
     teacher = load_teacher(used.teacher, threads=used.threads)
     cache = LabelCache(used.cache or cache_root() / "labels.sqlite")
-    old = student_labelset(Student(Registry(PACKAGE_ROOT).path()).manifest)
+    old = student_labelset(Student(parent_dir).manifest)
     tts_dir = cache_root() / "tts"
     speech = speech_sources(data, SAMPLE_RATE)  # read once: the same for every word
     if done:
@@ -284,7 +301,7 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                 if (word, label) in done:
                     rows.append(done[(word, label)])
                     continue
-                s = one_run(args, word, tmp, recordings, new, other)
+                s = one_run(args, word, tmp, recordings, new, other, parent_dir)
                 student = Student(Path(s["model_dir"]), threads=1)  # the new version, for both loop measures
                 e = s["evaluation"]
                 rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],
@@ -311,7 +328,9 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                       f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
                       f"{r['live']['instant_false_accepts']} other clips answered as the word; running speech: "
                       f"{r['running_speech']['new_word']} times the word, {r['running_speech']['old_words']} old words")
-    lines, out = report(rows, used, machine(), parent)
+    m = Student(parent_dir).manifest
+    lines, out = report(rows, used, machine(), parent,
+                        f"{m.name}/{m.version} ({m.extra.get('parameters', '?')} parameters, {parent_dir})")
     (report_dir / "add-intent-bench.md").write_text("\n".join(lines) + "\n")
     (report_dir / "add-intent-bench.json").write_text(json.dumps(out, indent=2, default=float))
     saved.unlink(missing_ok=True)  # the full report holds every row now

@@ -63,6 +63,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
 
     p = sub.add_parser("bench-add-intent", help="add-intent on words with real recordings: recall, false accepts")
     p.add_argument("--words", default="marvin,sheila,house,happy,bird")
+    p.add_argument("--student", default=None,
+                   help="model directory of the student to extend (default: the shipped student)")
     p.add_argument("--data", default="../shared/data")
     for flag, kind in PASSED_TO_ADD_INTENT:
         if kind is bool:
