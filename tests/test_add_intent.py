@@ -161,7 +161,9 @@ def test_the_added_word_has_its_own_branch_and_every_old_output_is_the_parents(a
     reg = Registry(added["reg"])
     parent, child = Student(reg.path("speech_commands", SHIPPED)), Student(reg.path("speech_commands", ADDED))
     assert child.manifest.extra["dims"]["branches"] == [child.labels.index("marvin")]
-    assert child.manifest.extra["data"]["added"]["side_branch"] == 6 and added["summary"]["side_branch"] == 6
+    blocks = parent.manifest.extra["dims"]["blocks"]
+    split = sum(blocks) - blocks[-1]  # before the last stage: 9 for the shipped 3-3-3-3 student
+    assert child.manifest.extra["data"]["added"]["side_branch"] == split and added["summary"]["side_branch"] == split
     import torch
 
     from training.model import load_dir
@@ -212,7 +214,7 @@ def test_a_whole_student_fine_tune_on_top_and_removing_the_branch_word(added: di
 def test_bad_requests_are_one_line(tmp_path: Path) -> None:
     for args, needle in ((["add-intent", "Bad Name!"], "intent name"),
                          (["add-intent", "yes"], "already one of the student's labels"),
-                         (["add-intent", "marvin", "--branch", "9"], "has blocks 0-7 to split after"),
+                         (["add-intent", "marvin", "--branch", "99"], "to split after"),
                          (["remove-intent", "yes"], "built-in labels")):
         out = subprocess.run([sys.executable, "-m", "training.cli", *args, "--registry", str(tmp_path / "m"),
                               *(["--quiet"] if args[0] == "add-intent" else [])],

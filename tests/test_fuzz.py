@@ -62,7 +62,7 @@ FUZZ = settings(max_examples=EXAMPLES, deadline=None, print_blob=True,
                                        HealthCheck.large_base_example])
 
 ROOT = Path(__file__).resolve().parents[1]
-REAL_MODEL = ROOT / "assistant" / "models" / "speech_commands" / "v3"
+REAL_MODEL = ROOT / "assistant" / "models" / "speech_commands" / "v4"
 
 
 @pytest.fixture(scope="module", autouse=True)

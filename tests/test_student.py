@@ -393,3 +393,29 @@ def test_a_side_branch_learns_alone_and_leaves_every_old_output_as_it_was(tmp_pa
         both = two(x)
         torch.testing.assert_close(both[:, [i for i in range(n + 2) if i != n - 1]], after, rtol=0, atol=0)
         torch.testing.assert_close(one(x), both[:, [i for i in range(n + 2) if i != n - 2]], rtol=0, atol=0)
+
+
+def test_shipped_v4_loads_matches_its_weights_and_names_its_real_data() -> None:
+    """The default student is v4, learnt from every real folder; its ONNX graph (front end inside) gives the
+    logits its torch weights give, on speech-like noise and on the shipped samples."""
+    from tests.conftest import COMMANDS
+    from assistant.audio import load_audio
+    from training.model import load_dir
+
+    reg = Registry(PACKAGE_ROOT)
+    assert reg.current() == "v4"
+    student = Student(reg.path())
+    m = student.manifest
+    assert m.version == "v4" and m.extra["dims"]["blocks"] == [3, 3, 3, 3]
+    assert (reg.path() / "model.onnx").stat().st_size <= 500_000
+    real = m.extra["data"]["real_data"]
+    assert {Path(k).name for k in real} >= {"gsc_v2_test_dev", "gsc_v01_sample", "gsc_mini_train"}
+    assert m.extra["data"]["human_labels_used_for_training"] is False
+    clips = [load_audio(p).samples[:16000] for p in sorted(COMMANDS.rglob("*.flac"))[:8]]
+    x = np.stack([np.pad(c, (0, 16000 - len(c))) for c in clips]
+                 + [np.random.default_rng(0).standard_normal(16000) * 0.05]).astype(np.float32)
+    with torch.inference_mode():
+        ref = load_dir(reg.path()).eval()(torch.from_numpy(x)).numpy()
+    got = student.logits(x)  # the graph holds fp32 weights; the safetensors copy is fp16 (half the bytes)
+    assert np.array_equal(got.argmax(1), ref.argmax(1)) and np.abs(got - ref).max() < 0.05
+    assert np.abs(student.probs(x) - torch.softmax(torch.from_numpy(ref), 1).numpy()).max() < 2e-3
