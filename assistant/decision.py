@@ -175,9 +175,10 @@ class Decider:
         return Decision(Action.DEFER, best if peak > 0 else None, peak, time_s, "student is unsure", support)
 
 
-MODEL_BARS = ("accept", "instant")
+MODEL_BARS = ("accept", "instant", "agree")
 """The bars a student's manifest may carry (``"decision"``: chosen for that student by ``training fit-bars``):
-how sure it must be to answer at once differs from one student to the next."""
+how sure it must be to answer at once, and how much it must give a teacher's bare word, differ from one
+student to the next."""
 
 
 def with_model_bars(cfg: DecisionConfig, bars: object, keep: frozenset[str] = frozenset()) -> DecisionConfig:
@@ -192,8 +193,9 @@ def with_model_bars(cfg: DecisionConfig, bars: object, keep: frozenset[str] = fr
         v = bars.get(k)
         if v is None or k in keep:
             continue
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not 0 < v <= 1:
-            raise ValueError(f"decision bar {k!r} is {v!r}, not a number in (0, 1]")
+        low_ok = (v >= 0 if k == "agree" else v > 0) if isinstance(v, (int, float)) else False
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not low_ok or not v <= 1:
+            raise ValueError(f"decision bar {k!r} is {v!r}, not a number in {'[0' if k == 'agree' else '(0'}, 1]")
         new[k] = float(v)
     return replace(cfg, **new)
 

@@ -431,9 +431,10 @@ def test_a_student_can_carry_its_own_bars() -> None:
     assert with_model_bars(cfg, None) == cfg
     own = with_model_bars(cfg, {"accept": 0.999, "instant": 0.9999, "chosen_on": {"date": "today"}})
     assert (own.accept, own.instant, own.smooth, own.agree) == (0.999, 0.9999, cfg.smooth, cfg.agree)
+    assert with_model_bars(cfg, {"agree": 0.3}).agree == 0.3 and with_model_bars(cfg, {"agree": 0}).agree == 0.0
     kept = with_model_bars(cfg, {"accept": 0.999, "instant": 0.9999}, frozenset({"accept"}))  # set by the user
     assert (kept.accept, kept.instant) == (cfg.accept, 0.9999)
-    for bad in ({"accept": 1.5}, {"instant": "high"}, {"accept": True}, [0.9]):
+    for bad in ({"accept": 1.5}, {"instant": "high"}, {"accept": True}, [0.9], {"agree": -0.1}, {"accept": 0}):
         with pytest.raises(ValueError):
             with_model_bars(cfg, bad)
 

@@ -180,6 +180,21 @@ def test_the_bar_rule_answers_most_at_once_within_the_limits() -> None:
     assert choose(rows, 0.005, 0.5, 10.0) == (rows[5], False)  # none within: fewest false accepts, then wrong
 
 
+def test_the_agree_rule_keeps_the_teachers_right_words() -> None:
+    """The highest bar losing at most 2 % of the teacher's right bare words; digits under it are stopped."""
+    from training.agree import BareWord, agree_rows, choose_agree
+
+    right = [BareWord("go", s, "go", "calib") for s in [0.15, 0.6] + [0.95] * 48]  # two low right words of 50
+    wrong = [BareWord("no", 0.2, "go", "calib")]  # the teacher's wrong word is no loss
+    digits = [BareWord("go", s, None, p) for s, p in ((0.03, "fsdd:train"), (0.12, "fsdd:calib"), (0.5, "fsdd:test"))]
+    rows = agree_rows(right + wrong + digits)
+    by = {r["agree"]: r for r in rows}
+    assert by[0.1]["lost"] == 0 and by[0.2]["lost"] == 1 and by[0.2]["fit_stopped"] == 2
+    assert by[0.9]["held_out_stopped"] == 1 and by[0.2]["held_out_stopped"] == 0 and by[0.2]["teacher_right"] == 50
+    assert choose_agree(rows, 0.02)["agree"] == 0.5  # loses 1 of 50 (2 %); 0.7 would lose 2
+    assert choose_agree(rows, 0.0)["agree"] == 0.1 and choose_agree(rows[4:], 0.0)["agree"] == 0.3  # none within: lowest
+
+
 def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) -> None:
     import shutil
 
@@ -190,7 +205,7 @@ def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) 
     model = tmp_path / "student"
     shutil.copytree(Registry().path(), model)
     cmd = [sys.executable, "-m", "training.cli", "fit-bars", str(model), "--every", "25", "--data", str(shared_data),
-           "--write", "--json", str(tmp_path / "bars.json"), "--quiet"]
+           "--write", "--json", str(tmp_path / "bars.json"), "--quiet", "--agree"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=ROOT)
     assert p.returncode == 0, p.stderr[-2000:]
     out = json.loads((tmp_path / "bars.json").read_text())
@@ -199,8 +214,10 @@ def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) 
     bars = json.loads((model / "manifest.json").read_text())["decision"]
     assert bars == json.loads(json.dumps(out["chosen"]))
     assert bars["chosen_on"]["every"] == 25 and "calib speakers" in bars["chosen_on"]["commands"]
-    assert Assistant(Student(model), IntentSet.load(), None).decision.accept == bars["accept"]
-    assert "chosen: accept" in p.stdout and "written to" in p.stdout
+    bot = Assistant(Student(model), IntentSet.load(), None)
+    assert (bot.decision.accept, bot.decision.agree) == (bars["accept"], bars["agree"])
+    assert len(out["agree_rows"]) == 8 and bars["chosen_on"]["agree"]["agree"] == bars["agree"]
+    assert "chosen: accept" in p.stdout and "chosen: agree" in p.stdout and "written to" in p.stdout
     bad = subprocess.run(cmd[:4] + ["--accept", "2", "--data", str(shared_data)], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)
     assert bad.returncode != 0 and bad.stderr.strip().count("\n") == 0 and "--accept" in bad.stderr

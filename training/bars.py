@@ -267,11 +267,43 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
         print(f"warning: no pair of bars met the limits; chose the one with the fewest false accepts "
               f"({entry['accept']:g} / {entry['instant']:g})")
     print(f"chosen: accept {entry['accept']:g}, instant {entry['instant']:g} ({c['seconds']:.0f} s)")
+    agree_table = fit_agree_into(entry, model_dir, Path(args.data), args) if args.agree else []
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json).write_text(json.dumps({"model": str(model_dir), "chosen": entry, "rows": rows}, indent=2, default=float))
+        Path(args.json).write_text(json.dumps({"model": str(model_dir), "chosen": entry, "rows": rows,
+                                               "agree_rows": agree_table}, indent=2, default=float))
         print(f"figures written to {args.json}")
     if args.write:
         write_bars(model_dir, entry)
-        print(f"written to {model_dir / MANIFEST} (the assistant uses them unless --accept/--instant are given)")
+        print(f"written to {model_dir / MANIFEST} (the assistant uses them unless --accept/--instant/--agree are given)")
     return 0
+
+
+def fit_agree_into(entry: dict, model_dir: Path, data: Path, args: argparse.Namespace) -> list[dict]:
+    """``--agree``: choose the bar for the teacher's bare words (:mod:`training.agree`) under the bars just
+    chosen, print its table and add it to ``entry``. Returns the rows."""
+    from assistant.teacher import load_teacher
+
+    from .agree import choose_agree, agree_rows, record_bare_words
+
+    started = time.perf_counter()
+    teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
+    cfg = replace(DecisionConfig(), accept=entry["accept"], instant=entry["instant"])
+    words = record_bare_words(Student(model_dir, threads=1), data, teacher.hear, cfg, args.split, args.every,
+                              not args.quiet)
+    rows = agree_rows(words)
+    best = choose_agree(rows, args.max_lost)
+    print(f"the teacher's bare command words: {rows[0]['teacher_right']} right on {args.split}-speaker commands, "
+          f"{rows[0]['fit_words']} in no-command audio (held out: {rows[0]['held_out_words']})")
+    print("| agree | commands lost | no-command words stopped (held out) |")
+    print("|---|---|---|")
+    for r in rows:
+        mark = " ←" if r is best else ""
+        print(f"| {r['agree']:g} | {r['lost']} | {r['fit_stopped']} of {r['fit_words']} "
+              f"[{r['held_out_stopped']} of {r['held_out_words']}] |{mark}")
+    entry["agree"] = best["agree"]
+    entry["chosen_on"]["agree"] = {"rule": f"highest bar losing <= {args.max_lost:g} of the teacher's right bare "
+                                           f"words on {args.split}-speaker commands", "teacher": teacher.id,
+                                   **best, "seconds": time.perf_counter() - started}
+    print(f"chosen: agree {best['agree']:g} ({time.perf_counter() - started:.0f} s)")
+    return rows

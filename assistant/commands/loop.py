@@ -20,7 +20,7 @@ def loop_config(args: argparse.Namespace):
 
     given = {k: getattr(args, k) for k in MODEL_BARS if getattr(args, k) is not None}
     try:
-        d = DecisionConfig(smooth=args.windows, min_pause_s=args.wait_for_pause / 1000, agree=args.agree, **given)
+        d = DecisionConfig(smooth=args.windows, min_pause_s=args.wait_for_pause / 1000, **given)
     except ValueError:
         raise AssistantError("--accept and --instant must be in (0, 1], --windows at least 1, --wait-for-pause 0 "
                              "or more milliseconds and --agree in [0, 1]") from None
@@ -43,9 +43,10 @@ def add_loop_flags(p: argparse.ArgumentParser) -> None:
                         "higher: fewer false accepts, more deferrals)")
     p.add_argument("--windows", type=at_least(1), default=d.smooth,
                    help="student windows averaged before deciding (default %(default)s)")
-    p.add_argument("--agree", type=float, default=d.agree,
+    p.add_argument("--agree", type=float, default=None,
                    help="a teacher's bare command word is carried out only if the student gave that word "
-                        "at least this (default %(default)s; 0: always)")
+                        f"at least this (default: the student's own bar from its manifest, else {d.agree:g}; "
+                        "0: always)")
 
 
 def _transcriber(args: argparse.Namespace, intents=None):

@@ -94,6 +94,14 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-median-ms", type=float, default=60.0,
                    help="latest median answer after the word's end (default %(default)s)")
     p.add_argument("--every", type=at_least(1), default=1, help="use one clip and file in this many (quick looks)")
+    p.add_argument("--agree", action="store_true",
+                   help="also choose the bar for the teacher's bare command words (runs the teacher on deferred "
+                        "segments: a few minutes more)")
+    p.add_argument("--max-lost", type=number_in(0, 1), default=0.02,
+                   help="with --agree: largest share of the teacher's right bare words the bar may stop "
+                        "(default %(default)s)")
+    p.add_argument("--teacher", default="tiny.en", help="with --agree: the teacher (default %(default)s)")
+    p.add_argument("--threads", type=at_least(1), default=1, help="with --agree: teacher threads")
     p.add_argument("--write", action="store_true", help="store the chosen bars in the model's manifest")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
