@@ -62,20 +62,20 @@ def bare_words(student: Student, audio: np.ndarray, transcribe, cfg: DecisionCon
     return out
 
 
-def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionConfig, split: str = "calib",
-                      every: int = 1, progress: bool = True) -> list[BareWord]:
+def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionConfig, no_command: tuple[str, ...],
+                      split: str = "calib", every: int = 1, progress: bool = True) -> list[BareWord]:
     """:func:`bare_words` over the ``split`` speakers' command clips (each alone: 0.5 s of faint noise
-    before, 1 s after, as ``training bench-assistant`` feeds them) and every no-command file."""
+    before, 1 s after, as ``training bench-assistant`` feeds them) and every file of the ``no_command``
+    folders."""
     from tqdm import tqdm
 
-    from .bars import NO_COMMAND
     from .corpus import find_clips, select
     from .samples import COMMANDS
 
     intents = IntentSet.load()
     rng = np.random.default_rng(0)
     cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS][::every]
-    other = [(n, c) for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])][::every]
+    other = [(n, c) for n in no_command if (data / n).is_dir() for c in find_clips([data / n])][::every]
     todo = [(c, c.folder_label, split) for c in cmd] + [(c, None, f"{n}:{c.split}") for n, c in other]
     out: list[BareWord] = []
     for c, said, part in tqdm(todo, desc="the teacher's bare words", unit="file", disable=not progress):

@@ -289,7 +289,7 @@ def fit_agree_into(entry: dict, model_dir: Path, data: Path, args: argparse.Name
     started = time.perf_counter()
     teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
     cfg = replace(DecisionConfig(), accept=entry["accept"], instant=entry["instant"])
-    words = record_bare_words(Student(model_dir, threads=1), data, teacher.hear, cfg, args.split, args.every,
+    words = record_bare_words(Student(model_dir, threads=1), data, teacher.hear, cfg, NO_COMMAND, args.split, args.every,
                               not args.quiet)
     rows = agree_rows(words)
     best = choose_agree(rows, args.max_lost)
