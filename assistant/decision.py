@@ -175,10 +175,10 @@ class Decider:
         return Decision(Action.DEFER, best if peak > 0 else None, peak, time_s, "student is unsure", support)
 
 
-MODEL_BARS = ("accept", "instant", "agree")
+MODEL_BARS = ("accept", "instant", "agree", "posterior_student")
 """The bars a student's manifest may carry (``"decision"``: chosen for that student by ``training fit-bars``):
-how sure it must be to answer at once, and how much it must give a teacher's bare word, differ from one
-student to the next."""
+how sure it must be to answer at once, and how much it must give a teacher's bare word or the teacher's
+posterior's command, differ from one student to the next."""
 
 
 def with_model_bars(cfg: DecisionConfig, bars: object, keep: frozenset[str] = frozenset()) -> DecisionConfig:

@@ -195,6 +195,26 @@ def test_the_agree_rule_keeps_the_teachers_right_words() -> None:
     assert choose_agree(rows, 0.0)["agree"] == 0.1 and choose_agree(rows[4:], 0.0)["agree"] == 0.3  # none within: lowest
 
 
+def test_the_posterior_fallback_bar_answers_most_commands_and_no_digit() -> None:
+    """The fallback's student bar: the most commands right with none wrong and no answer in the fit audio."""
+    from assistant.decision import Action, Decision, DecisionConfig
+    from training.agree import BareWord, choose_posterior, posterior_rows
+
+    def case(said: str | None, part: str, student: float, teacher: float = 0.99) -> BareWord:
+        d = Decision(Action.DEFER, "on", student, 1.0, "student is unsure", {"on": student, "off": 0.01})
+        return BareWord(None, 0.0, said, part, d, {"on": teacher, "off": 0.0})
+
+    words = [case("on", "calib", 0.999), case("on", "calib", 0.97), case(None, "fsdd:train", 0.96),
+             case(None, "fsdd:test", 0.999), case("off", "calib", 0.9995, teacher=0.5)]  # the teacher unsure: never
+    rows = posterior_rows(words, DecisionConfig())
+    by = {r["posterior_student"]: r for r in rows}
+    assert (by[0.9]["right"], by[0.9]["fit_answers"], by[0.9]["held_out_answers"]) == (2, 1, 1)
+    assert (by[0.98]["right"], by[0.98]["fit_answers"]) == (1, 0) and by[1.0]["right"] == 0
+    assert choose_posterior(rows, 0.5)["posterior_student"] == 0.999  # 0.98-0.999 answer as many: the highest
+    assert choose_posterior(rows, 1.0)["posterior_student"] == 0.95  # 1 answer in 1 h is within 1 per hour
+    assert choose_posterior(rows[-1:], 0.5)["posterior_student"] == 1.0
+
+
 def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) -> None:
     import shutil
 
@@ -216,7 +236,8 @@ def test_fit_bars_writes_a_students_own_bars(tmp_path: Path, shared_data: Path) 
     assert bars["chosen_on"]["every"] == 25 and "calib speakers" in bars["chosen_on"]["commands"]
     bot = Assistant(Student(model), IntentSet.load(), None)
     assert (bot.decision.accept, bot.decision.agree) == (bars["accept"], bars["agree"])
-    assert len(out["agree_rows"]) == 8 and bars["chosen_on"]["agree"]["agree"] == bars["agree"]
+    assert len(out["agree_rows"]) == 15 and bars["chosen_on"]["agree"]["agree"] == bars["agree"]
+    assert bot.decision.posterior_student == bars["posterior_student"] == bars["chosen_on"]["posterior_student"]["posterior_student"]
     assert "chosen: accept" in p.stdout and "chosen: agree" in p.stdout and "written to" in p.stdout
     bad = subprocess.run(cmd[:4] + ["--accept", "2", "--data", str(shared_data)], capture_output=True, text=True,
                          timeout=60, cwd=ROOT)

@@ -267,7 +267,7 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
         print(f"warning: no pair of bars met the limits; chose the one with the fewest false accepts "
               f"({entry['accept']:g} / {entry['instant']:g})")
     print(f"chosen: accept {entry['accept']:g}, instant {entry['instant']:g} ({c['seconds']:.0f} s)")
-    agree_table = fit_agree_into(entry, model_dir, Path(args.data), args) if args.agree else []
+    agree_table = fit_agree_into(entry, model_dir, Path(args.data), args, rows[0]["hours_fit"]) if args.agree else []
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps({"model": str(model_dir), "chosen": entry, "rows": rows,
@@ -279,31 +279,42 @@ def cmd_fit_bars(args: argparse.Namespace) -> int:
     return 0
 
 
-def fit_agree_into(entry: dict, model_dir: Path, data: Path, args: argparse.Namespace) -> list[dict]:
-    """``--agree``: choose the bar for the teacher's bare words (:mod:`training.agree`) under the bars just
-    chosen, print its table and add it to ``entry``. Returns the rows."""
+def fit_agree_into(entry: dict, model_dir: Path, data: Path, args: argparse.Namespace, fit_hours: float) -> list[dict]:
+    """``--agree``: choose the bars applied to the teacher's answers (:mod:`training.agree`: ``agree`` for its
+    bare command words, ``posterior_student`` for its posterior fallback) under the bars just chosen, print
+    their tables and add them to ``entry``. Returns the rows of both."""
     from assistant.teacher import load_teacher
 
-    from .agree import choose_agree, agree_rows, record_bare_words
+    from .agree import agree_rows, choose_agree, choose_posterior, posterior_rows, record_bare_words
 
     started = time.perf_counter()
     teacher = load_teacher(args.teacher, "ctranslate2", threads=args.threads)
     cfg = replace(DecisionConfig(), accept=entry["accept"], instant=entry["instant"])
     words = record_bare_words(Student(model_dir, threads=1), data, teacher.hear, cfg, NO_COMMAND, args.split, args.every,
                               not args.quiet)
-    rows = agree_rows(words)
-    best = choose_agree(rows, args.max_lost)
+    rows, prows = agree_rows(words), posterior_rows(words, cfg)
+    best, pbest = choose_agree(rows, args.max_lost), choose_posterior(prows, fit_hours, args.max_false_accepts)
     print(f"the teacher's bare command words: {rows[0]['teacher_right']} right on {args.split}-speaker commands, "
           f"{rows[0]['fit_words']} in no-command audio (held out: {rows[0]['held_out_words']})")
     print("| agree | commands lost | no-command words stopped (held out) |")
     print("|---|---|---|")
     for r in rows:
-        mark = " ←" if r is best else ""
         print(f"| {r['agree']:g} | {r['lost']} | {r['fit_stopped']} of {r['fit_words']} "
-              f"[{r['held_out_stopped']} of {r['held_out_words']}] |{mark}")
-    entry["agree"] = best["agree"]
+              f"[{r['held_out_stopped']} of {r['held_out_words']}] |{' ←' if r is best else ''}")
+    print(f"the teacher's posterior where its transcript named no intent (teacher's bar {cfg.posterior_teacher:g}):")
+    print("| posterior_student | commands right / wrong | answers in no-command audio (held out) |")
+    print("|---|---|---|")
+    for r in prows:
+        print(f"| {r['posterior_student']:g} | {r['right']} / {r['wrong']} | {r['fit_answers']} "
+              f"[{r['held_out_answers']}] |{' ←' if r is pbest else ''}")
+    entry["agree"], entry["posterior_student"] = best["agree"], pbest["posterior_student"]
     entry["chosen_on"]["agree"] = {"rule": f"highest bar losing <= {args.max_lost:g} of the teacher's right bare "
-                                           f"words on {args.split}-speaker commands", "teacher": teacher.id,
-                                   **best, "seconds": time.perf_counter() - started}
-    print(f"chosen: agree {best['agree']:g} ({time.perf_counter() - started:.0f} s)")
-    return rows
+                                           f"words on {args.split}-speaker commands", "teacher": teacher.id, **best}
+    entry["chosen_on"]["posterior_student"] = {
+        "rule": f"most {args.split}-speaker commands answered right by the posterior fallback with none wrong and "
+                f"<= {args.max_false_accepts:g} answers/h in the fit part of the no-command audio ({fit_hours:.2f} h)",
+        **pbest,
+        "seconds": time.perf_counter() - started}
+    print(f"chosen: agree {best['agree']:g}, posterior_student {pbest['posterior_student']:g} "
+          f"({time.perf_counter() - started:.0f} s)")
+    return [*rows, *prows]

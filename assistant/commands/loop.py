@@ -18,7 +18,7 @@ def loop_config(args: argparse.Namespace):
     from ..decision import MODEL_BARS, DecisionConfig
     from ..loop import LoopConfig
 
-    given = {k: getattr(args, k) for k in MODEL_BARS if getattr(args, k) is not None}
+    given = {k: getattr(args, k, None) for k in MODEL_BARS if getattr(args, k, None) is not None}
     try:
         d = DecisionConfig(smooth=args.windows, min_pause_s=args.wait_for_pause / 1000, **given)
     except ValueError:

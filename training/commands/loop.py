@@ -95,8 +95,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="latest median answer after the word's end (default %(default)s)")
     p.add_argument("--every", type=at_least(1), default=1, help="use one clip and file in this many (quick looks)")
     p.add_argument("--agree", action="store_true",
-                   help="also choose the bar for the teacher's bare command words (runs the teacher on deferred "
-                        "segments: a few minutes more)")
+                   help="also choose the bars applied to the teacher's answers: its bare command words and its "
+                        "posterior fallback (runs the teacher on deferred segments: a few minutes more)")
     p.add_argument("--max-lost", type=number_in(0, 1), default=0.02,
                    help="with --agree: largest share of the teacher's right bare words the bar may stop "
                         "(default %(default)s)")
