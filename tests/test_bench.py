@@ -182,11 +182,11 @@ def test_the_bar_rule_answers_most_at_once_within_the_limits() -> None:
 
 def test_the_agree_rule_keeps_the_teachers_right_words() -> None:
     """The highest bar losing at most 2 % of the teacher's right bare words; digits under it are stopped."""
-    from training.agree import BareWord, agree_rows, choose_agree
+    from training.agree import TeacherAnswer, agree_rows, choose_agree
 
-    right = [BareWord("go", s, "go", "calib") for s in [0.15, 0.6] + [0.95] * 48]  # two low right words of 50
-    wrong = [BareWord("no", 0.2, "go", "calib")]  # the teacher's wrong word is no loss
-    digits = [BareWord("go", s, None, p) for s, p in ((0.03, "fsdd:train"), (0.12, "fsdd:calib"), (0.5, "fsdd:test"))]
+    right = [TeacherAnswer("go", s, "go", "calib") for s in [0.15, 0.6] + [0.95] * 48]  # two low right words of 50
+    wrong = [TeacherAnswer("no", 0.2, "go", "calib")]  # the teacher's wrong word is no loss
+    digits = [TeacherAnswer("go", s, None, p) for s, p in ((0.03, "fsdd:train"), (0.12, "fsdd:calib"), (0.5, "fsdd:test"))]
     rows = agree_rows(right + wrong + digits)
     by = {r["agree"]: r for r in rows}
     assert by[0.1]["lost"] == 0 and by[0.2]["lost"] == 1 and by[0.2]["fit_stopped"] == 2
@@ -198,11 +198,11 @@ def test_the_agree_rule_keeps_the_teachers_right_words() -> None:
 def test_the_posterior_fallback_bar_answers_most_commands_and_no_digit() -> None:
     """The fallback's student bar: the most commands right with none wrong and no answer in the fit audio."""
     from assistant.decision import Action, Decision, DecisionConfig
-    from training.agree import BareWord, choose_posterior, posterior_rows
+    from training.agree import TeacherAnswer, choose_posterior, posterior_rows
 
-    def case(said: str | None, part: str, student: float, teacher: float = 0.99) -> BareWord:
+    def case(said: str | None, part: str, student: float, teacher: float = 0.99) -> TeacherAnswer:
         d = Decision(Action.DEFER, "on", student, 1.0, "student is unsure", {"on": student, "off": 0.01})
-        return BareWord(None, 0.0, said, part, d, {"on": teacher, "off": 0.0})
+        return TeacherAnswer(None, 0.0, said, part, d, {"on": teacher, "off": 0.0})
 
     words = [case("on", "calib", 0.999), case("on", "calib", 0.97), case(None, "fsdd:train", 0.96),
              case(None, "fsdd:test", 0.999), case("off", "calib", 0.9995, teacher=0.5)]  # the teacher unsure: never

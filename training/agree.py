@@ -37,7 +37,7 @@ AGREE_GRID = (0.02, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.9)
 
 
 @dataclass(frozen=True)
-class BareWord:
+class TeacherAnswer:
     """One deferred segment the teacher answered, as the two bars after the transcript see it."""
 
     word: str | None
@@ -55,7 +55,7 @@ class BareWord:
 
 
 def bare_words(student: Student, audio: np.ndarray, transcribe, cfg: DecisionConfig, intents: IntentSet,
-               said: str | None, part: str) -> list[BareWord]:
+               said: str | None, part: str) -> list[TeacherAnswer]:
     """Feed ``audio`` through the loop with the teacher answering deferrals and both checks off (``agree`` 0,
     no posterior fallback): every deferred segment the teacher heard speech in and the student has support
     for, with the teacher's bare word or, where its transcript named no intent, its posterior."""
@@ -75,14 +75,14 @@ def bare_words(student: Student, audio: np.ndarray, transcribe, cfg: DecisionCon
             continue
         word = intents.command_word(e.transcript or "")
         if word is not None and word in support:
-            out.append(BareWord(word, float(support[word]), said, part))
+            out.append(TeacherAnswer(word, float(support[word]), said, part))
         elif e.intent is None and getattr(h, "labels", None):
-            out.append(BareWord(None, 0.0, said, part, e.decision, dict(h.labels)))
+            out.append(TeacherAnswer(None, 0.0, said, part, e.decision, dict(h.labels)))
     return out
 
 
 def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionConfig, no_command: tuple[str, ...],
-                      split: str = "calib", every: int = 1, progress: bool = True) -> list[BareWord]:
+                      split: str = "calib", every: int = 1, progress: bool = True) -> list[TeacherAnswer]:
     """:func:`bare_words` over the ``split`` speakers' command clips (each alone: 0.5 s of faint noise
     before, 1 s after, as ``training bench-assistant`` feeds them) and every file of the ``no_command``
     folders."""
@@ -96,7 +96,7 @@ def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionCon
     cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS][::every]
     other = [(n, c) for n in no_command if (data / n).is_dir() for c in find_clips([data / n])][::every]
     todo = [(c, c.folder_label, split) for c in cmd] + [(c, None, f"{n}:{c.split}") for n, c in other]
-    out: list[BareWord] = []
+    out: list[TeacherAnswer] = []
     for c, said, part in tqdm(todo, desc="the teacher's answers to deferrals", unit="file", disable=not progress):
         try:
             a = load_audio(c.path, max_seconds=None).samples
@@ -111,7 +111,7 @@ def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionCon
     return out
 
 
-def agree_rows(words: list[BareWord], grid: tuple[float, ...] = AGREE_GRID) -> list[dict]:
+def agree_rows(words: list[TeacherAnswer], grid: tuple[float, ...] = AGREE_GRID) -> list[dict]:
     """Per bar: calib commands the teacher had right that it loses, and bare words it stops in the
     no-command audio outside its ``test`` part (``fit``) and inside it (``held_out``)."""
     words = [w for w in words if w.word is not None]
@@ -133,7 +133,7 @@ def choose_agree(rows: list[dict], max_lost: float = 0.02) -> dict:
 POSTERIOR_STUDENT_GRID = (0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 1.0)
 
 
-def posterior_rows(words: list[BareWord], cfg: DecisionConfig,
+def posterior_rows(words: list[TeacherAnswer], cfg: DecisionConfig,
                    grid: tuple[float, ...] = POSTERIOR_STUDENT_GRID) -> list[dict]:
     """Per ``posterior_student`` bar (``cfg.posterior_teacher`` kept): calib commands the fallback answers
     right / wrong, and answers it gives in the no-command audio outside its ``test`` part and inside it."""
