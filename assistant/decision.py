@@ -193,9 +193,9 @@ def with_model_bars(cfg: DecisionConfig, bars: object, keep: frozenset[str] = fr
         v = bars.get(k)
         if v is None or k in keep:
             continue
-        low_ok = (v >= 0 if k == "agree" else v > 0) if isinstance(v, (int, float)) else False
-        if isinstance(v, bool) or not isinstance(v, (int, float)) or not low_ok or not v <= 1:
-            raise ValueError(f"decision bar {k!r} is {v!r}, not a number in {'[0' if k == 'agree' else '(0'}, 1]")
+        zero_ok = k == "agree"  # 0 turns that check off; a 0 answer bar would answer anything
+        if isinstance(v, bool) or not isinstance(v, (int, float)) or not (0 <= v if zero_ok else 0 < v) or v > 1:
+            raise ValueError(f"decision bar {k!r} is {v!r}, not a number in {'[0' if zero_ok else '(0'}, 1]")
         new[k] = float(v)
     return replace(cfg, **new)
 

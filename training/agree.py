@@ -88,6 +88,7 @@ def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionCon
     folders."""
     from tqdm import tqdm
 
+    from .bench.assistant import quiet_padding
     from .corpus import find_clips, select
     from .samples import COMMANDS
 
@@ -103,7 +104,7 @@ def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionCon
         except AssistantError:
             continue
         if said is not None:
-            before, after = ((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))
+            before, after = quiet_padding(rng)
             a = np.concatenate([before, a, after])
         else:
             a = np.concatenate([a, np.zeros(SAMPLE_RATE, np.float32)])

@@ -39,7 +39,7 @@ from assistant.intents import IntentSet
 from assistant.loop import Assistant, LoopConfig, word_bars
 from assistant.student import MANIFEST, Student
 
-from .bench.assistant import fmt_ms, fmt_pct
+from .bench.assistant import fmt_ms, fmt_pct, quiet_padding
 
 NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 
@@ -145,7 +145,7 @@ def record_data(student: Student, data: Path, split: str, progress: bool = True,
         _, end = speech_bounds(a, -25.0)
         if end >= a.size - SAMPLE_RATE // 100:  # word runs to the clip's end: its end is unknown
             end = None
-        before, after = ((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))
+        before, after = quiet_padding(rng)
         out.append(Recorded(record(student, np.concatenate([before, a, after]), intents), c.folder_label,
                             None if end is None else (8000 + end) / SAMPLE_RATE, part=c.split))
     return out + record_no_command(student, data, progress, every, intents)

@@ -83,7 +83,7 @@ def stream_events(student: Student, intents: IntentSet, audio: np.ndarray, befor
     return Assistant(student, intents, transcribe, cfg).feed_all(np.concatenate([before, audio, after]), CHUNK)
 
 
-def _quiet(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+def quiet_padding(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
     """Faint noise to put a command clip alone in a stream: 0.5 s before, 1 s after."""
     return tuple((rng.standard_normal(n) * 1e-3).astype(np.float32) for n in (8000, 16000))  # type: ignore[return-value]
 
@@ -105,7 +105,7 @@ def real_command_response(student: Student, intents: IntentSet, clips: list, cfg
         if end >= a.size - SAMPLE_RATE // 100:  # the word (or the noise) runs to the clip's end: end unknown
             unsure_end += 1
             continue
-        events = stream_events(student, intents, a, *_quiet(rng), cfg)
+        events = stream_events(student, intents, a, *quiet_padding(rng), cfg)
         e = next((x for x in events if x.decision.action is Action.ACCEPT), None)
         speakers.add(c.speaker)
         if e is None:
@@ -134,7 +134,7 @@ def real_command_outcomes(student: Student, intents: IntentSet, clips: list, tra
          "stopped_by_agree": 0, "stopped_by_agree_teacher_right": 0, "by_posterior_right": 0, "by_posterior_wrong": 0}
     for c in clips:
         a = load_audio(c.path).samples
-        events = stream_events(student, intents, a, *_quiet(rng), transcribe=transcribe)
+        events = stream_events(student, intents, a, *quiet_padding(rng), transcribe=transcribe)
         want = intents.from_label(c.folder_label)
         e = next((x for x in events if x.intent is not None), None)
         if e is None:
