@@ -89,12 +89,11 @@ def record_bare_words(student: Student, data: Path, transcribe, cfg: DecisionCon
     from tqdm import tqdm
 
     from .bench.assistant import quiet_padding
-    from .corpus import find_clips, select
-    from .samples import COMMANDS
+    from .corpus import command_clips, find_clips
 
     intents = IntentSet.load()
     rng = np.random.default_rng(0)
-    cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS][::every]
+    cmd = command_clips(data, split, every)
     other = [(n, c) for n in no_command if (data / n).is_dir() for c in find_clips([data / n])][::every]
     todo = [(c, c.folder_label, split) for c in cmd] + [(c, None, f"{n}:{c.split}") for n, c in other]
     out: list[TeacherAnswer] = []

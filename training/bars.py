@@ -40,8 +40,8 @@ from assistant.loop import Assistant, LoopConfig, word_bars
 from assistant.student import MANIFEST, Student
 
 from .bench.assistant import fmt_ms, fmt_pct, quiet_padding
+from .corpus import NO_COMMAND, command_clips, find_clips
 
-NO_COMMAND = ("coffee_orders", "fsdd", "noise")
 
 
 class _Recorder:
@@ -110,8 +110,6 @@ def record_no_command(student: Student, data: Path, progress: bool = True, every
     silence after it; ``every``: one file in that many."""
     from tqdm import tqdm
 
-    from .corpus import find_clips
-
     intents = intents or IntentSet.load()
     todo = [(n, c) for n in NO_COMMAND if (data / n).is_dir() for c in find_clips([data / n])][::every]
     out: list[Recorded] = []
@@ -130,12 +128,11 @@ def record_data(student: Student, data: Path, split: str, progress: bool = True,
     ``every``: one clip and file in that many (quick looks, tests)."""
     from tqdm import tqdm
 
-    from .corpus import find_clips, select
-    from .samples import COMMANDS, speech_bounds
+    from .samples import speech_bounds
 
     rng = np.random.default_rng(0)
     intents = IntentSet.load()  # the loop needs one; no answer is looked up
-    cmd = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), split) if c.folder_label in COMMANDS]
+    cmd = command_clips(data, split)
     out: list[Recorded] = []
     for c in tqdm(cmd[::every], desc="recording the loop (commands)", unit="clip", disable=not progress):
         try:

@@ -25,6 +25,9 @@ from assistant.loop import Assistant
 from assistant.registry import Registry
 from assistant.student import Student
 
+from ..corpus import NO_COMMAND, command_clips, find_clips
+
+
 def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg=None, every: int = 1,
                   transcribe=None) -> dict:
     """Intents carried out on audio that holds no command, per folder and per hour.
@@ -35,8 +38,6 @@ def false_accepts(student: Student, intents: IntentSet, folders: list[Path], cfg
     """
     out = {}
     for folder in folders:
-        from ..corpus import find_clips
-
         files = [c.path for c in find_clips([folder])][::every]  # none of this audio is in the student's data
         seconds, accepts, by_teacher, stopped, examples = 0.0, 0, 0, 0, []
         for f in files:
@@ -169,15 +170,12 @@ def bench_assistant(args: argparse.Namespace) -> int:
     deferred = [r["response_ms"] for r in rows if r.get("answered_by") == "teacher"]
     right = sum(r.get("right", False) for r in rows)
     data = Path(args.data)
-    folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
+    folders = [data / n for n in NO_COMMAND if (data / n).is_dir()]
     fa = false_accepts(student, intents, folders) if folders else {}
     fa_teacher = false_accepts(student, intents, folders, transcribe=transcribe) if folders and args.with_teacher else {}
     real = {}
     if (data / "gsc_v2_test_dev").is_dir():
-        from ..corpus import find_clips, select
-        from ..samples import COMMANDS
-
-        cmd_clips = [c for c in select(find_clips([data / "gsc_v2_test_dev"]), "test") if c.folder_label in COMMANDS]
+        cmd_clips = command_clips(data, "test")
         real = real_command_response(student, intents, cmd_clips)
         if args.with_teacher:
             real["with_teacher"] = real_command_outcomes(student, intents, cmd_clips, transcribe)

@@ -24,8 +24,7 @@ def bench_loop(args: argparse.Namespace) -> int:
     from assistant.bench.measure import machine
     from assistant.loop import LoopConfig
 
-    from ..corpus import find_clips, select
-    from ..samples import COMMANDS
+    from ..corpus import NO_COMMAND, command_clips
 
     if args.every < 1:
         raise AssistantError(f"--every must be 1 or more, got {args.every}")
@@ -33,13 +32,13 @@ def bench_loop(args: argparse.Namespace) -> int:
                                   floats(args.wait_for_pause, "--wait-for-pause"), floats(args.instant, "--instant")))
     data = Path(args.data)
     gsc = data / "gsc_v2_test_dev"
-    folders = [data / n for n in ("coffee_orders", "fsdd", "noise") if (data / n).is_dir()]
+    folders = [data / n for n in NO_COMMAND if (data / n).is_dir()]
     if not gsc.is_dir() or not folders:
         raise AssistantError(f"{data} lacks gsc_v2_test_dev/ or the no-command audio (coffee_orders/, fsdd/, "
                              "noise/); give --data")
     student = Student(Registry().path() if args.student is None else Path(args.student), threads=1)
     intents = IntentSet.load()
-    clips = [c for c in select(find_clips([gsc]), args.split) if c.folder_label in COMMANDS][::args.every]
+    clips = command_clips(data, args.split, args.every)
     if not clips:
         raise AssistantError(f"no command clips of the {args.split!r} speakers in {gsc} (with --every {args.every})")
     rows = []
