@@ -357,3 +357,17 @@ def test_running_speech_windows_are_balanced_as_a_group_of_their_own() -> None:
     np.testing.assert_allclose([w[:50].sum(), w[50:60].sum(), w[60:].sum()], [1 / 3] * 3)
     w = draw_weights(soft, labels, balance=1.0, unknown_weight=2.0, sources=sources)
     np.testing.assert_allclose([w[:50].sum(), w[50:60].sum(), w[60:].sum()], [0.25, 0.5, 0.25])
+
+
+def test_clips_the_teacher_is_unsure_of_are_never_drawn_and_their_class_keeps_its_share() -> None:
+    from training.distill import draw_weights
+
+    labels = ("yes", "on", "_unknown_")
+    sure, unsure = np.array([0.9, 0.05, 0.05]), np.array([0.4, 0.35, 0.25])
+    soft = np.stack([sure] * 40 + [unsure] * 40 + [np.roll(sure, 1)] * 10 + [np.roll(sure, 2)] * 10).astype(np.float32)
+    w = draw_weights(soft, labels, balance=1.0, min_confidence=0.5)
+    assert (w[40:80] == 0).all() and (w[:40] > 0).all()
+    np.testing.assert_allclose([w[:40].sum(), w[80:90].sum(), w[90:].sum()], [1 / 3] * 3)
+    np.testing.assert_allclose(draw_weights(soft, labels, balance=1.0), draw_weights(soft, labels, 1.0, min_confidence=0))
+    with pytest.raises(ValueError, match="teacher confidence"):
+        draw_weights(soft, labels, balance=1.0, min_confidence=0.95)

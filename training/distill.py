@@ -59,6 +59,10 @@ class DistillConfig:
     unknown_weight: float = 1.0
     """Extra draw weight of the examples the teacher calls ``_unknown_`` (every other word and all
     running speech share that one class)."""
+    min_confidence: float = 0.0
+    """Examples whose teacher's top probability is under this are never drawn (0: all are). Where the
+    teacher is unsure its argmax is often wrong, and the student would learn the mistake; filtering by
+    the teacher's own confidence needs no human label (uDistil-Whisper's students beat their teacher so)."""
     seed: int = 0
     threads: int = 2
 
@@ -82,17 +86,22 @@ a user says between commands."""
 
 
 def draw_weights(soft: np.ndarray, labels: tuple[str, ...], balance: float, unknown_weight: float = 1.0,
-                 unknown: str = "_unknown_", sources: list[str] | None = None) -> np.ndarray:
+                 unknown: str = "_unknown_", sources: list[str] | None = None,
+                 min_confidence: float = 0.0) -> np.ndarray:
     """Chance of each example to be drawn, (N,) summing to 1: its group's count ** -balance, times
     ``unknown_weight`` for the class ``unknown``. A group is the teacher's class (``soft`` (N, K)
-    posteriors), or the source for the sources in :data:`BALANCED_APART`."""
+    posteriors), or the source for the sources in :data:`BALANCED_APART`. Examples whose top posterior is
+    under ``min_confidence`` get 0 and do not count in their group (a class keeps its share of draws)."""
     top = soft.argmax(axis=1)
     group = top.copy()
     if sources is not None:
         for k, name in enumerate(BALANCED_APART):
             group[np.array([s == name for s in sources], bool)] = len(labels) + k
-    counts = np.bincount(group, minlength=len(labels) + len(BALANCED_APART)).astype(np.float64)
-    w = np.maximum(counts[group], 1.0) ** -balance
+    kept = soft.max(axis=1) >= min_confidence
+    if not kept.any():
+        raise ValueError(f"no training example has a teacher confidence of {min_confidence:g} or more")
+    counts = np.bincount(group[kept], minlength=len(labels) + len(BALANCED_APART)).astype(np.float64)
+    w = np.maximum(counts[group], 1.0) ** -balance * kept
     if unknown in labels:
         w[group == labels.index(unknown)] *= unknown_weight
     return w / w.sum()
@@ -155,9 +164,9 @@ def train(train_set: DistillSet, val_set: DistillSet, run_dir: Path, cfg: Distil
     opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     per_epoch = cfg.epoch_size or len(train_set)
     steps_per_epoch = max(1, int(np.ceil(per_epoch / cfg.batch_size)))
-    drawn = cfg.epoch_size > 0 or cfg.balance > 0
+    drawn = cfg.epoch_size > 0 or cfg.balance > 0 or cfg.min_confidence > 0
     chance = draw_weights(train_set.soft, train_set.labels, cfg.balance, cfg.unknown_weight,
-                          sources=train_set.source) if drawn else None
+                          sources=train_set.source, min_confidence=cfg.min_confidence) if drawn else None
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=cfg.lr, total_steps=cfg.epochs * steps_per_epoch,
                                                 pct_start=0.15)
     average = None

@@ -106,6 +106,8 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                         "(default: 1 with real audio, else 0)")
     p.add_argument("--unknown-weight", type=number_in(0, 10, low_open=True), default=None,
                    help="extra draw weight of what the teacher calls _unknown_ (default: 3 with real audio, else 1)")
+    p.add_argument("--min-confidence", type=number_in(0, 1), default=DistillConfig.min_confidence,
+                   help="never train on a clip whose teacher's top probability is under this (0: train on all)")
     p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
     p.add_argument("--blocks", type=block_counts, default=None,
                    help="BC-ResNet blocks in each of the 4 stages, e.g. 2,2,2,2 (default: 3,3,3,3 with real audio, "
