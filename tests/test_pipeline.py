@@ -369,5 +369,7 @@ def test_clips_the_teacher_is_unsure_of_are_never_drawn_and_their_class_keeps_it
     assert (w[40:80] == 0).all() and (w[:40] > 0).all()
     np.testing.assert_allclose([w[:40].sum(), w[80:90].sum(), w[90:].sum()], [1 / 3] * 3)
     np.testing.assert_allclose(draw_weights(soft, labels, balance=1.0), draw_weights(soft, labels, 1.0, min_confidence=0))
-    with pytest.raises(ValueError, match="teacher confidence"):
+    from assistant.errors import AssistantError
+
+    with pytest.raises(AssistantError, match="teacher confidence"):
         draw_weights(soft, labels, balance=1.0, min_confidence=0.95)

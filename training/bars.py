@@ -43,7 +43,6 @@ from .bench.assistant import fmt_ms, fmt_pct, quiet_padding
 from .corpus import NO_COMMAND, command_clips, find_clips
 
 
-
 class _Recorder:
     """Stands in for the loop's :class:`Decider`: forwards every call and records it."""
 
