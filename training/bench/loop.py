@@ -34,8 +34,8 @@ def bench_loop(args: argparse.Namespace) -> int:
     gsc = data / "gsc_v2_test_dev"
     folders = [data / n for n in NO_COMMAND if (data / n).is_dir()]
     if not gsc.is_dir() or not folders:
-        raise AssistantError(f"{data} lacks gsc_v2_test_dev/ or the no-command audio (coffee_orders/, fsdd/, "
-                             "noise/); give --data")
+        raise AssistantError(f"{data} lacks gsc_v2_test_dev/ or the no-command audio "
+                             f"({', '.join(n + '/' for n in NO_COMMAND)}); give --data")
     student = Student(Registry().path() if args.student is None else Path(args.student), threads=1)
     intents = IntentSet.load()
     clips = command_clips(data, args.split, args.every)
