@@ -9,9 +9,8 @@ add-intent NAME "phrase" ["other phrase" ...] [--recordings DIR]:
    near-names (:mod:`training.near_names`: "martin" for "marvin"), the negatives it does not hear as NAME.
 3. **Rehearsal** (no forgetting): clips the student was built from — synthetic commands and other words,
    and the real ``train`` speakers and 1 s windows of read speech when ``--data`` is present — with their
-   teacher labels from the label
-   cache (a clip the cache lacks gets the old student's own outputs, so nothing waits on the teacher).
-   Clips whose text or cached transcript is the new phrase are left out.
+   teacher labels from the label cache (else the old student's outputs, so nothing waits on the teacher).
+   Clips whose text or transcript is the phrase are left out; real ones it also labels NAME are positives.
 4. **Fine-tune** a side branch for the new output: a copy of the student's last stage and head that
    splits after block ``--branch`` and alone learns, so every old output computes exactly what it did
    (``--whole``: the whole student learns, from its old weights). Export, register, and promote. The
@@ -45,7 +44,7 @@ from assistant.registry import Registry, writable_registry
 from assistant.student import Manifest, Student
 
 from .add_intent_data import (chatter, eval_clips, evaluate_intent, from_yaml, heldout_voice, near_name_clips, positives,
-                              rehearsal)
+                              rehearsal, teacher_found)
 from .augment import NoiseBank
 from .cache import LabelCache
 from .dataset import DistillSet, concat, noise_set
@@ -71,11 +70,9 @@ def default_branch(blocks: tuple[int, ...]) -> int:
 
 
 BRANCH_AT = default_branch(StudentDims.blocks)
-"""Where the new word's side branch splits from the shipped student (after block 6 of 8: the branch is a copy
-of the last stage and the head, ~7.7 k parameters, about 14 % more time per window). Later splits recall
-more than the whole student fine-tuned and leave every old output as it was; an earlier one is slower for
-no gain (docs/add-intent/README.md). A student of other depth splits at the same place, before its last
-stage."""
+"""Where the new word's side branch splits from the default dims' student: before its last stage (the branch,
+a copy of that stage and the head, alone learns: every old output stays as it was; an earlier split is
+slower and recalls less, docs/add-intent/README.md). A student of other depth splits before its last stage too."""
 POS_WEIGHT = {"branch": 3.0, "whole": 2.0}
 """The new phrase's examples per epoch, as a multiple of an average class's (``--pos-weight``). A side branch
 cannot move the old words, so it can take more; the whole student's old classes lose accuracy at 3
@@ -245,8 +242,13 @@ def add_intent(args: argparse.Namespace) -> int:
           f"median phrase {longest:.2f} s, window {window_s:g} s")
 
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
-    reh, reh_info, fit_x = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir, window,
-                                     progress, speech=not args.no_speech, offset_fit=args.offset_rate > 0)
+    reh, reh_info, fit_x, found = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir,
+                                            window, progress, speech=not args.no_speech, offset_fit=args.offset_rate > 0)
+    found_pos, found_labels = teacher_found([] if args.no_found else found, teacher, new, name, cache)
+    labels, samples = {**labels, **found_labels}, {**samples, **{c: load_audio(c.path).samples for c in found_pos}}
+    train_pos += found_pos
+    reh_info["found_real_clips"] = {"transcribed_as_the_phrase": len(found), "learnt": len(found_pos),
+                                    "speakers": sorted({c.speaker for c in found_pos})}
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     pos_weight = positive_weight(args)
@@ -280,7 +282,7 @@ def add_intent(args: argparse.Namespace) -> int:
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
                    pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"near {args.near_names} {NEAR_WEIGHT}"] if args.near_names else [])
-                  + ([] if args.no_speech else ["speech windows"])
+                  + ([] if args.no_speech else ["speech windows"]) + ([] if args.no_found else ["found"])
                   + (["offset speakers out"] if args.offset_rate > 0 else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
@@ -375,7 +377,8 @@ def _print_summary(s: dict) -> None:
           + (f" (heard e.g. {s['dropped_examples'][:3]})" if s["dropped_examples"] else ""))
     r = s["rehearsal"]
     print(f"  rehearsal: {r['clips']} clips ({r['teacher_labels_from_cache']} teacher labels from the cache, "
-          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out; "
+          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out, "
+          f"{r.get('found_real_clips', {}).get('learnt', 0)} of them real clips of the phrase learnt as it; "
           f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
           + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
              else "") + ")")

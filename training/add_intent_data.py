@@ -19,6 +19,7 @@ from assistant.corpus import Clip, find_clips, select, truth_label
 from assistant.errors import AssistantError
 from assistant.labelset import LabelSet
 from assistant.student import Student
+from assistant.teacher import Teacher
 
 from .cache import LabelCache
 from .dataset import UNKNOWN_WORDS, DistillSet
@@ -43,11 +44,12 @@ def remap(probs: np.ndarray, old: tuple[str, ...], new: tuple[str, ...]) -> np.n
 
 def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Student, cache: LabelCache,
               teacher_id: str, data: Path | None, tts_dir: Path, window: int, progress: bool,
-              speech: bool = True, offset_fit: bool = False) -> tuple[DistillSet, dict, np.ndarray]:
+              speech: bool = True, offset_fit: bool = False) -> tuple[DistillSet, dict, np.ndarray, list[Clip]]:
     """Old-class examples (and, with ``speech``, windows of read speech) with teacher soft labels from the
-    cache (else the old student's outputs); and, with ``offset_fit``, the read-speech windows of the speakers
+    cache (else the old student's outputs); with ``offset_fit``, the read-speech windows of the speakers
     kept out to fit the word's offset on (:mod:`training.word_offset`; every window of the others trains):
-    (N, window) float32, N = 0 without them."""
+    (N, window) float32, N = 0 without them; and the real single-word clips whose cached transcript is one
+    of ``phrases`` (left out of the rehearsal; :func:`teacher_found` may make them positives)."""
     from tqdm import tqdm
 
     said = {norm(p) for p in phrases}
@@ -62,10 +64,12 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
             clips.append(Clip(synthesize_cached(w, v, tts_dir), f"tts:{v.name}", w, "tts"))
     n_speech = 0
     fit: set[Clip] = set()
+    words: set[Clip] = set()  # real single-word clips: where a real voice of the phrase may be found
     if data is not None:
         for name in ("gsc_v2_test_dev", "gsc_v01_sample"):
             if (data / name).is_dir():
                 clips += select(find_clips([data / name]), "train")
+        words.update(c for c in clips if c.dataset != "tts")
         if speech and (data / SPEECH_FOLDER).is_dir():  # running speech is not the new word either
             windows = speech_windows(data / SPEECH_FOLDER, progress)
             train_w, fit_w = split_speakers(windows) if offset_fit else (windows[::SPEECH_EVERY], [])
@@ -81,10 +85,13 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
     hits = cache.get_many({a.sha256 for a in audios.values()}, teacher_id, old.id)
     xs, soft, src, held = [], [], [], []
     from_cache = from_student = left_out = 0
+    found: list[Clip] = []
     for c, audio in audios.items():
         hit = hits.get(audio.sha256)
         if hit is not None and any(p in norm(hit.transcript.get("text", "")) for p in said):
             left_out += 1
+            if c in words and norm(hit.transcript.get("text", "")) in said:
+                found.append(c)
             continue
         x = centre_on_energy(audio.samples, window)
         if c in fit:
@@ -102,7 +109,18 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
     info = {"clips": len(xs), "teacher_labels_from_cache": from_cache, "old_student_outputs": from_student,
             "left_out_as_the_new_phrase": left_out, "speech_windows": n_speech, "offset_fit_windows": len(held)}
     held_x = np.stack(held) if held else np.zeros((0, window), np.float32)
-    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info, held_x
+    return DistillSet(new.labels, np.stack(xs), np.stack(soft), src, [""] * len(xs)), info, held_x, found
+
+
+def teacher_found(found: list[Clip], teacher: Teacher, new: LabelSet, name: str,
+                  cache: LabelCache) -> tuple[list[Clip], dict]:
+    """Of ``found`` (real clips the teacher transcribed as the phrase), those it also labels ``name`` over
+    the grown label set, and their labels: real voices of the new word that nobody labelled, learnt as
+    positives (a text-only student misses real voices far more often than synthetic ones)."""
+    from .label import label_clips
+
+    labels = label_clips(found, teacher, new, cache, progress=False).labels if found else {}
+    return [c for c in found if str(c.path) in labels and labels[str(c.path)].top == name], labels
 
 
 SPEECH_FOLDER = "librispeech_snippets"

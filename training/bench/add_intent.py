@@ -193,6 +193,8 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict, ex
              + (f"each near-name said in {used.near_names} voices as a negative, " if used.near_names
                 else "no near-name negatives, ")
              + ("no read-speech windows, " if used.no_speech else "read-speech windows in the rehearsal, ")
+             + ("real clips of the word in the rehearsal audio left out, " if used.no_found else
+                "real clips of `train` speakers that the teacher hears as the word learnt as positives, ")
              + (f"the word's logit offset fitted to at most {used.offset_rate:.1%} of held-out read-speech windows, "
                 if used.offset_rate else "no logit offset, ")
              + ("the whole student fine-tuned, " if used.whole
@@ -215,7 +217,9 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict, ex
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         off = ((r.get("summary") or {}).get("rehearsal") or {}).get("offset") or {}
-        lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']} | "
+        found = ((r.get("summary") or {}).get("rehearsal") or {}).get("found_real_clips") or {}
+        lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']}"
+                     + (f" + {found['learnt']} found" if found.get("learnt") else "") + " | "
                      f"{off.get('offset', 0.0):+.2f} | "
                      f"{r['recall']:.1%} ({r['hits']}/{r['new_clips']} clips, {r['new_speakers']} speakers) | "
                      f"{', '.join(f'{k} {v}' for k, v in r['missed_as'].items()) or '–'} | "
@@ -302,6 +306,9 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                     rows.append(done[(word, label)])
                     continue
                 s = one_run(args, word, tmp, recordings, new, other, parent_dir)
+                learnt = set(s["rehearsal"].get("found_real_clips", {}).get("speakers", []))
+                if learnt & {c.speaker for c in new_clips + other_clips}:  # never: found clips are train speakers'
+                    raise AssistantError(f"'{word}': clips found to learn from share speakers with the evaluation")
                 student = Student(Path(s["model_dir"]), threads=1)  # the new version, for both loop measures
                 e = s["evaluation"]
                 rows.append({"word": word, "mode": label, "seconds": s["seconds"], "kept": s["kept"],

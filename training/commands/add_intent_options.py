@@ -11,7 +11,8 @@ from assistant.errors import OneLineParser, at_least, number_in
 PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", float), ("--hard-epochs", int),
                         ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
                         ("--chatter", int), ("--branch", int), ("--whole", bool),
-                        ("--near-names", int), ("--no-speech", bool), ("--offset-rate", float))
+                        ("--near-names", int), ("--no-speech", bool), ("--no-found", bool),
+                        ("--offset-rate", float))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -50,6 +51,9 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-speech", action="store_true",
                    help="leave the 1 s windows of read speech (librispeech_snippets under --data) out of the "
                         "rehearsal")
+    p.add_argument("--no-found", action="store_true",
+                   help="do not learn from the real clips under --data that the teacher hears as the phrase (by "
+                        "default they join the synthetic voices as positives: real voices, labelled by nobody)")
     p.add_argument("--offset-rate", type=number_in(0, 0.5), default=FIT_RATE,
                    help="raise the new word's logit as far as keeps at most this share (e.g. 0.005) of 1 s windows "
                         "of read speech by held-out speakers heard as it: more recall, and more false accepts on "
