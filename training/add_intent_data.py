@@ -88,9 +88,10 @@ def rehearsal(old: LabelSet, new: LabelSet, phrases: list[str], old_student: Stu
     found: list[Clip] = []
     for c, audio in audios.items():
         hit = hits.get(audio.sha256)
-        if hit is not None and any(p in norm(hit.transcript.get("text", "")) for p in said):
+        heard = norm(hit.transcript.get("text", "")) if hit is not None else ""
+        if hit is not None and any(p in heard for p in said):
             left_out += 1
-            if c in words and norm(hit.transcript.get("text", "")) in said:
+            if c in words and heard in said:
                 found.append(c)
             continue
         x = centre_on_energy(audio.samples, window)
