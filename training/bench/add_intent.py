@@ -216,8 +216,8 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict, ex
              "| running speech: the word / old words |",
              "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
-        off = ((r.get("summary") or {}).get("rehearsal") or {}).get("offset") or {}
-        found = ((r.get("summary") or {}).get("rehearsal") or {}).get("found_real_clips") or {}
+        reh = (r.get("summary") or {}).get("rehearsal") or {}
+        off, found = reh.get("offset") or {}, reh.get("found_real_clips") or {}
         lines.append(f"| {r['word']} | {r['mode']} | {r['seconds']:.0f} s | {r['kept']}/{r['dropped']}"
                      + (f" + {found['learnt']} found" if found.get("learnt") else "") + " | "
                      f"{off.get('offset', 0.0):+.2f} | "
