@@ -43,6 +43,10 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--teacher-url", default=None, help="ask a teacher server instead of loading the teacher here")
         p.add_argument("--teacher-timeout", type=number_in(0, low_open=True), default=5.0, help="seconds to wait for the teacher server")
         p.add_argument("--teacher-token", default=None, help="bearer token of the teacher server (default: $VOICE_ASSISTANT_TOKEN)")
+        p.add_argument("--keep-heard", nargs="?", const="", default=None, metavar="DIR",
+                       help="keep short deferred segments and the teacher's transcript of each in DIR (default: "
+                            "~/.local/share/voice-assistant/heard); training add-intent learns the ones of its "
+                            "word from them. Local only; off unless given")
 
     def teacher_opts(p: argparse.ArgumentParser, backend: str, name: str = "") -> None:
         p.add_argument("files", nargs="+")

@@ -91,10 +91,13 @@ class Assistant:
 
     def __init__(self, student: Student, intents: IntentSet, transcribe: Transcriber | None,
                  cfg: LoopConfig | None = None, home: Home | None = None,
-                 defer: Callable[[np.ndarray, Event], None] | None = None) -> None:
+                 defer: Callable[[np.ndarray, Event], None] | None = None,
+                 keep: Callable[[np.ndarray, str], object] | None = None) -> None:
         """``defer``, when given, receives each deferred segment instead of the loop waiting for the
-        teacher (a microphone must keep listening); it answers later through :meth:`resolve`."""
-        self.transcribe, self.defer = transcribe, defer
+        teacher (a microphone must keep listening); it answers later through :meth:`resolve`. ``keep``,
+        when given, receives each deferred segment and what the teacher heard in it
+        (:class:`assistant.heard.HeardStore`: real voices for the next ``add-intent``)."""
+        self.transcribe, self.defer, self.keep = transcribe, defer, keep
         self.lock = threading.Lock()  # handlers may run on the loop and on a teacher worker
         self.cfg = cfg or LoopConfig()
         self.home = home or Home()
@@ -245,6 +248,8 @@ class Assistant:
             return replace(event, answer=f"The teacher is unavailable ({e}).",
                            compute_ms=(time.perf_counter() - t0) * 1000, answered_by="teacher")
         text, posterior = (heard, None) if isinstance(heard, str) else (heard.text, heard.labels)
+        if self.keep is not None and text.strip():
+            self.keep(audio, text)
         if isinstance(heard, Transcript) and heard.intent:  # decoded under the grammar: the request as parsed
             name = str(heard.intent["intent"])
             match = IntentMatch(name, dict(heard.intent.get("slots") or {}), self.intents.responses.get(name))

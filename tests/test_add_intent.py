@@ -311,7 +311,7 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
     for accept, says in ((None, "accept bar the student's"), (0.9, "accept bar 0.9.")):
         used = argparse.Namespace(accept=accept, epochs=12, voices=24, threads=2, pos_weight=2.0, hard_epochs=0,
                                   lr=2e-3, mel_shift=0.0, chatter=0, branch=6, whole=False, near_names=4,
-                                  no_speech=False, no_found=False, offset_rate=0.0)
+                                  no_speech=False, no_found=False, offset_rate=0.0, heard=None)
         lines, out = report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")
         assert says in lines[0] and "test cpu, 2 cores; student extended: speech_commands/v9" in lines[0] and "1.45 h" in lines[0]
         row_line = next(x for x in lines if x.startswith("| bird | text only | 88 s"))
@@ -335,6 +335,13 @@ def test_bench_report_names_the_bar_and_resumes_only_same_settings(tmp_path) -> 
         found = {**row, "summary": {"rehearsal": {"found_real_clips": {"learnt": 5}}}}
         assert any(x.startswith("| bird | text only | 88 s | 23/1 + 5 found | +0.00 |")
                    for x in report([found], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0])
+        home = {**row, "mode": "text + 10 uses heard",
+                "household": {"uses": 10, "other_clips": 20, "uses_answered_at_once": 1, "uses_answered": 7,
+                              "kept": 15, "kept_as_the_word": 8},
+                "summary": {"rehearsal": {"found_real_clips": {"learnt": 6, "heard_segments": {"learnt": 6}}}}}
+        home_lines = report([row, home], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0]
+        assert "| bird | 10 (+ 20 other words) | 1 | 7 | 15 | 8 | 6 |" in home_lines
+        assert not any(x.startswith("| bird | 10 (+") for x in report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0])
         used.no_found = True
         assert "real clips of the word in the rehearsal audio left out" in report([row], used, m, {"hours": 1.45, "old_words": 1}, "speech_commands/v9 (1 parameters, /m)")[0][0]
         used.no_found = False

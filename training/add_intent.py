@@ -43,12 +43,13 @@ from assistant.labelset import LabelSet, load_labelset
 from assistant.registry import Registry, writable_registry
 from assistant.student import Manifest, Student
 
-from .add_intent_data import (chatter, eval_clips, evaluate_intent, from_yaml, heldout_voice, near_name_clips, positives,
-                              rehearsal, teacher_found)
+from .add_intent_data import (chatter, eval_clips, evaluate_intent, from_yaml, heard_clips, heldout_voice,
+                              near_name_clips, positives, rehearsal, teacher_found)
 from .augment import NoiseBank
 from .cache import LabelCache
 from .dataset import DistillSet, concat, noise_set
 from .dims import StudentDims
+from .add_intent_summary import print_summary
 from .synth import trim
 from .word_offset import fit_and_shift
 
@@ -244,11 +245,14 @@ def add_intent(args: argparse.Namespace) -> int:
     # 3. rehearsal + no-speech, and the positives (repeated to about an average class's size)
     reh, reh_info, fit_x, found = rehearsal(old, new, phrases, old_student, cache, teacher.id, data, tts_dir,
                                             window, progress, speech=not args.no_speech, offset_fit=args.offset_rate > 0)
-    found_pos, found_labels = teacher_found([] if args.no_found else found, teacher, new, name, cache)
+    kept_heard = heard_clips(args.heard, phrases)
+    found_pos, found_labels = teacher_found(([] if args.no_found else found) + kept_heard, teacher, new, name, cache)
     labels, samples = {**labels, **found_labels}, {**samples, **{c: load_audio(c.path).samples for c in found_pos}}
     train_pos += found_pos
     reh_info["found_real_clips"] = {"transcribed_as_the_phrase": len(found), "learnt": len(found_pos),
-                                    "speakers": sorted({c.speaker for c in found_pos})}
+                                    "speakers": sorted({c.speaker for c in found_pos}),
+                                    "heard_segments": {"transcribed_as_the_phrase": len(kept_heard),
+                                                       "learnt": sum(c.dataset == "heard" for c in found_pos)}}
     pos_x = np.stack([centre_on_energy(samples[c], window) for c in train_pos])
     pos_p = np.stack([labels[str(c.path)].probs for c in train_pos]).astype(np.float32)
     pos_weight = positive_weight(args)
@@ -282,7 +286,7 @@ def add_intent(args: argparse.Namespace) -> int:
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
                    pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"near {args.near_names} {NEAR_WEIGHT}"] if args.near_names else [])
-                  + ([] if args.no_speech else ["speech windows"]) + ([] if args.no_found else ["found"])
+                  + ([] if args.no_speech else ["speech windows"]) + ([] if args.no_found else ["found"]) + [str(c.path) for c in kept_heard]
                   + (["offset speakers out"] if args.offset_rate > 0 else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"
@@ -344,7 +348,7 @@ def add_intent(args: argparse.Namespace) -> int:
     from assistant.bench.measure import machine
 
     summary["machine"] = machine()
-    _print_summary(summary)
+    print_summary(summary)
     if args.json:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(summary, indent=2, default=float))
@@ -367,34 +371,3 @@ def _targets(model, x: np.ndarray) -> np.ndarray:
     model.eval()
     with torch.inference_mode():
         return model(torch.from_numpy(x)).argmax(1).numpy()
-
-
-def _print_summary(s: dict) -> None:
-    print(f"\n'{s['name']}' added: {s['model_dir']} (promoted), in {s['seconds']:.0f} s")
-    if s.get("side_branch") is not None:
-        print(f"  learnt in a side branch after block {s['side_branch']}: every old output computes what it did")
-    print(f"  teacher kept {s['kept']} clips, dropped {s['dropped']}"
-          + (f" (heard e.g. {s['dropped_examples'][:3]})" if s["dropped_examples"] else ""))
-    r = s["rehearsal"]
-    print(f"  rehearsal: {r['clips']} clips ({r['teacher_labels_from_cache']} teacher labels from the cache, "
-          f"{r['old_student_outputs']} old-student outputs, {r['left_out_as_the_new_phrase']} left out, "
-          f"{r.get('found_real_clips', {}).get('learnt', 0)} of them real clips of the phrase learnt as it; "
-          f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
-          + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
-             else "") + ")")
-    o = r.get("offset") or {}
-    if o.get("windows"):
-        print(f"  word's logit offset {o['offset']:+.2f}, fitted on {o['windows']} read-speech windows of held-out "
-              f"speakers (heard as the word: {o.get('fired_before', 0):.1%} -> {o.get('fired_after', 0):.1%})")
-    h = s["heldout_voices"]
-    if "new_recall" in h:
-        print(f"  recall on {h['new_clips']} held-out synthetic voices: {h['new_recall']:.1%}")
-    e = s.get("evaluation")
-    if e:
-        if "old_accuracy_after" in e:
-            print(f"  old classes ({e['old_clips']} clips): {e.get('old_accuracy_before', float('nan')):.1%} before, "
-                  f"{e['old_accuracy_after']:.1%} after ({e.get('old_accuracy_change_pts', float('nan')):+.1f} pts)")
-        if "new_recall" in e:
-            print(f"  new intent recall ({e['new_clips']} clips): {e['new_recall']:.1%}")
-        if "false_accepts" in e:
-            print(f"  false accepts on other words: {e['false_accepts']}/{e['other_clips']} ({e['false_accept_rate']:.1%})")

@@ -124,6 +124,19 @@ def teacher_found(found: list[Clip], teacher: Teacher, new: LabelSet, name: str,
     return [c for c in found if str(c.path) in labels and labels[str(c.path)].top == name], labels
 
 
+def heard_clips(folder: str | Path | None, phrases: list[str]) -> list[Clip]:
+    """The segments ``assistant run/listen --keep-heard`` kept in ``folder`` whose teacher transcript is one of
+    ``phrases``: the household's own voices of the word, deferred by a student that did not know them yet
+    (:func:`teacher_found` decides which are learnt). None: the default folder; "" or a missing one: none."""
+    from assistant.heard import heard_root, read_heard
+
+    folder = heard_root() if folder is None else folder
+    if not folder or not Path(folder).is_dir():  # "": none (the bench's runs never read the user's folder)
+        return []
+    said = {norm(p) for p in phrases}
+    return [Clip(path, "heard", None, "heard") for path, text in read_heard(folder) if norm(text) in said]
+
+
 SPEECH_FOLDER = "librispeech_snippets"
 """Read speech (251 speakers) whose 1 s windows join the rehearsal: an added word learnt from single words
 alone fires on windows of sentences (docs/add-intent/README.md). The wake-word phrases and coffee orders

@@ -72,6 +72,31 @@ def _transcriber(args: argparse.Namespace, intents=None):
     return Understander(teacher, intents, grammar_teacher)
 
 
+def _heard_store(args: argparse.Namespace):
+    """The store of ``--keep-heard`` (its default folder for a bare flag), or None."""
+    if getattr(args, "keep_heard", None) is None:
+        return None
+    from ..heard import HeardStore, heard_root
+
+    store = HeardStore(args.keep_heard or heard_root())
+    print(f"keeping short deferred segments and what the teacher heard in {store.folder}", flush=True)
+    return store
+
+
+def _keep(store):
+    """``Assistant``'s ``keep`` for ``store``: the first write error is printed once, then counted."""
+    if store is None:
+        return None
+
+    def keep(audio, text) -> None:
+        before = store.failed
+        store.keep(audio, text)
+        if store.failed and not before:
+            print(f"  {store.failed}; answering goes on, nothing more is kept", flush=True)
+
+    return keep
+
+
 def _student(name_or_dir: str | None):
     """The student: a model directory, or a registry name (default: the shipped one)."""
     import os
@@ -96,6 +121,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     student = _student(args.student)
     intents = intents_for(args.intents, student.manifest)
     transcribe = _transcriber(args, intents)
+    store = _heard_store(args)
     from pathlib import Path
 
     d = student_decision(student, loop_config(args))  # a bad bar stops here, once
@@ -119,7 +145,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        bot = Assistant(student, intents, transcribe, loop_config(args))
+        bot = Assistant(student, intents, transcribe, loop_config(args), keep=_keep(store))
         chunk = int(0.02 * SAMPLE_RATE)  # 20 ms, as a microphone delivers it
         began = time.perf_counter()
         events = []
@@ -136,6 +162,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         Path(args.json).parent.mkdir(parents=True, exist_ok=True)
         Path(args.json).write_text(json.dumps(records, indent=2, default=str))
         print(f"decisions written to {args.json}")
+    if store is not None:
+        print(f"{store.kept} segments kept in {store.folder}")
     return 1 if failed else 0
 
 
@@ -186,6 +214,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     student = _student(args.student)
     intents = intents_for(args.intents, student.manifest)
     transcribe = _transcriber(args, intents)
+    store = _heard_store(args)
     worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="teacher")
     records: list[dict] = []
     speaker = None
@@ -210,7 +239,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     def defer(audio, pending) -> None:
         worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
 
-    bot = Assistant(student, intents, transcribe, loop_config(args), defer=defer)
+    bot = Assistant(student, intents, transcribe, loop_config(args), defer=defer, keep=_keep(store))
     watcher = None
     if not (args.student and (os.sep in args.student or os.path.isdir(args.student))):
         from ..registry import Watcher
@@ -269,6 +298,8 @@ def cmd_listen(args: argparse.Namespace) -> int:
         voice_worker.shutdown(wait=True)
         print(f"stopped: {stats['chunks']} chunks, {stats['overflows']} overflows, {stats['reconnects']} reconnects",
               flush=True)
+        if store is not None:
+            print(f"{store.kept} segments kept in {store.folder}", flush=True)
         if args.json:
             from pathlib import Path
 

@@ -35,6 +35,7 @@ from ..add_intent import add_intent, positive_weight, student_labelset, with_lab
 from ..cache import LabelCache
 from ..add_intent_data import word_of
 from ..commands import add_intent_options
+from .household import household, household_clips
 from .other_words import false_accepts, near_name_windows, real_sources, speech_sources
 
 
@@ -109,6 +110,8 @@ def add_intent_args(args: argparse.Namespace, word: str, *extra: str) -> argpars
             argv.append(f"--{flag.replace('_', '-')}")
         elif value is not None and value is not False:
             argv += [f"--{flag.replace('_', '-')}", str(value)]
+    if getattr(args, "heard", None) is None and "--heard" not in extra:  # never the user's own kept segments
+        argv += ["--heard", ""]
     return add_intent_options.parse(argv + (["--quiet"] if args.quiet else []))
 
 
@@ -123,15 +126,18 @@ def seed_registry(root: Path, parent: Path) -> None:
 
 
 def one_run(args: argparse.Namespace, word: str, tmp: Path, recordings: Path | None, new: Path, other: Path,
-            parent: Path) -> dict:
-    """One add-intent run in its own registry (holding ``parent``); its summary."""
-    reg = tmp / ("reg-rec" if recordings else "reg-text")
+            parent: Path, heard: Path | None = None) -> dict:
+    """One add-intent run in its own registry (holding ``parent``); its summary. ``heard``: the segments a
+    household's loop kept (:func:`household`), learnt from as ``--heard``."""
+    tag = "heard" if heard else "rec" if recordings else "text"
+    reg = tmp / f"reg-{tag}"
     seed_registry(reg, parent)
-    out = tmp / f"{word}-{'rec' if recordings else 'text'}.json"
+    out = tmp / f"{word}-{tag}.json"
     run = add_intent_args(args, word, "--registry", str(reg), "--run-dir", str(tmp / "runs"),
                           "--eval-old", str(Path(args.data) / "gsc_v2_test_dev"), "--eval-new", str(new),
                           "--eval-other", str(other), "--json", str(out),
-                          *(["--recordings", str(recordings)] if recordings else []))
+                          *(["--recordings", str(recordings)] if recordings else []),
+                          *(["--heard", str(heard)] if heard else []))
     add_intent(run)
     return json.loads(out.read_text())
 
@@ -228,6 +234,18 @@ def report(rows: list[dict], used: argparse.Namespace, m: dict, parent: dict, ex
                      f"{r['live']['answered_at_once']:.1%} | {r['live']['instant_false_accepts']}/{r['other_clips']} | "
                      f"{r['running_speech']['new_word']} / {r['running_speech']['old_words']} |")
     lines += source_table(rows)
+    homes = [r for r in rows if r.get("household")]
+    if homes:
+        lines += ["", "Households (`uses heard` rows): the text-only student in the assistant's loop with the in-process "
+                  "teacher answering its deferrals and `--keep-heard` on, hearing each use (one clip of the word by each "
+                  "of N `train` speakers, never an evaluation or enrolment speaker) and 2N other words' clips alone in a "
+                  "stream; then `add-intent` again with `--heard` on what it kept:", "",
+                  "| word | uses | answered at once | answered (teacher included) | segments kept | heard as the word "
+                  "| learnt |", "|---|---|---|---|---|---|---|"]
+        lines += [f"| {r['word']} | {h['uses']} (+ {h['other_clips']} other words) | {h['uses_answered_at_once']} | "
+                  f"{h['uses_answered']} | {h['kept']} | {h['kept_as_the_word']} | "
+                  f"{r['summary']['rehearsal']['found_real_clips']['heard_segments']['learnt']} |"
+                  for r in homes for h in [r["household"]]]
     pooled = pool(rows)
     if len({r["word"] for r in rows}) > 1:
         lines += ["", "All words pooled (each clip counts once):", "",
@@ -301,12 +319,25 @@ def bench_add_intent(args: argparse.Namespace) -> int:
             tmp = Path(t)
             new, other = _link(new_clips, tmp / "new"), _link(other_clips, tmp / "other")
             rec = _link(five, tmp / "enrol")
-            for label, recordings in (("text only", None), ("text + 5 recordings", rec)):
+            modes = [("text only", None), ("text + 5 recordings", rec)]
+            modes += [(f"text + {args.household} uses heard", "heard")] if args.household else []
+            text_dir: Path | None = None
+            for label, recordings in modes:
                 if (word, label) in done:
                     rows.append(done[(word, label)])
                     continue
-                s = one_run(args, word, tmp, recordings, new, other, parent_dir)
+                hh = None
+                if recordings == "heard":  # the text-only student in a household's loop, then learnt again
+                    text_dir = text_dir or Path(one_run(args, word, tmp, None, new, other, parent_dir)["model_dir"])
+                    uses, others = household_clips(data, word, args.household, {c.speaker for c in five})
+                    hh = household(Student(text_dir, threads=1), teacher, word, uses, others, tmp / "heard")
+                    s = one_run(args, word, tmp, None, new, other, parent_dir, heard=tmp / "heard")
+                else:
+                    s = one_run(args, word, tmp, recordings, new, other, parent_dir)
+                if recordings is None:
+                    text_dir = Path(s["model_dir"])
                 learnt = set(s["rehearsal"].get("found_real_clips", {}).get("speakers", []))
+                learnt |= set(hh["use_speakers"] if hh else [])
                 if learnt & {c.speaker for c in new_clips + other_clips}:  # never: found clips are train speakers'
                     raise AssistantError(f"'{word}': clips found to learn from share speakers with the evaluation")
                 student = Student(Path(s["model_dir"]), threads=1)  # the new version, for both loop measures
@@ -323,7 +354,8 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                              "other_words": false_accepts(student, word, {**sources, "near-names": near_x}),
                              "near_names": near_info,
                              "live": live_answers(student, word, new_clips, other_clips),
-                             "running_speech": running_speech(student, data, word)})
+                             "running_speech": running_speech(student, data, word),
+                             **({"household": hh} if hh else {})})
                 r = rows[-1]
                 with saved.open("a") as f:
                     f.write(json.dumps({"settings": settings, "row": r}, default=float) + "\n")
@@ -334,7 +366,9 @@ def bench_add_intent(args: argparse.Namespace) -> int:
                       + f"; old classes {r['old_change_pts']:+.1f} pts, {r['seconds']:.0f} s; "
                       f"live loop: {r['live']['answered_at_once']:.1%} answered at once, "
                       f"{r['live']['instant_false_accepts']} other clips answered as the word; running speech: "
-                      f"{r['running_speech']['new_word']} times the word, {r['running_speech']['old_words']} old words")
+                      f"{r['running_speech']['new_word']} times the word, {r['running_speech']['old_words']} old words"
+                      + (f"; household: {hh['uses']} uses ({hh['uses_answered_at_once']} at once, {hh['uses_answered']} "
+                         f"answered), {hh['kept']} segments kept, {hh['kept_as_the_word']} heard as the word" if hh else ""))
     m = Student(parent_dir).manifest
     lines, out = report(rows, used, machine(), parent,
                         f"{m.name}/{m.version} ({m.extra.get('parameters', '?')} parameters, {parent_dir})")

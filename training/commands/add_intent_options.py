@@ -12,7 +12,7 @@ PASSED_TO_ADD_INTENT = (("--voices", int), ("--epochs", int), ("--pos-weight", f
                         ("--lr", float), ("--threads", int), ("--accept", float), ("--mel-shift", float),
                         ("--chatter", int), ("--branch", int), ("--whole", bool),
                         ("--near-names", int), ("--no-speech", bool), ("--no-found", bool),
-                        ("--offset-rate", float))
+                        ("--offset-rate", float), ("--heard", str))
 """add-intent settings that ``bench-add-intent`` takes and passes on."""
 
 
@@ -54,6 +54,10 @@ def add_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--no-found", action="store_true",
                    help="do not learn from the real clips under --data that the teacher hears as the phrase (by "
                         "default they join the synthetic voices as positives: real voices, labelled by nobody)")
+    p.add_argument("--heard", default=None, metavar="DIR",
+                   help="segments kept by 'assistant listen --keep-heard' (default: "
+                        "~/.local/share/voice-assistant/heard): those the teacher "
+                        "heard as the phrase are learnt as positives too ('': none)")
     p.add_argument("--offset-rate", type=number_in(0, 0.5), default=FIT_RATE,
                    help="raise the new word's logit as far as keeps at most this share (e.g. 0.005) of 1 s windows "
                         "of read speech by held-out speakers heard as it: more recall, and more false accepts on "

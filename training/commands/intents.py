@@ -71,6 +71,10 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
             p.add_argument(flag, action="store_true", help="passed to add-intent")
         else:
             p.add_argument(flag, type=kind, default=None, help="passed to add-intent (default: add-intent's)")
+    p.add_argument("--household", type=at_least(0), default=0, metavar="N",
+                   help="a third run per word: the text-only student in the loop with the teacher and "
+                        "--keep-heard, hearing N train speakers say the word (and 2N other words), then the word "
+                        "learnt again from what it kept (0: not run)")
     p.add_argument("--report-dir", default="reports")
     p.add_argument("--json", default=None)
     p.add_argument("--quiet", action="store_true")
