@@ -66,6 +66,23 @@ def test_distill_loss_is_zero_only_at_the_teacher() -> None:
     assert float(distill_loss(torch.zeros(1, 3), p, temperature=2.0, alpha=0.0)) > 0.01
 
 
+def test_the_cross_entropy_weighs_less_where_the_teacher_was_unsure() -> None:
+    """``ce_confidence`` γ: per-example CE times top ** γ over its batch mean; 0 is the plain loss, and a batch
+    of equally sure examples gives the same loss whatever γ."""
+    import torch.nn.functional as F
+
+    logits = torch.tensor([[2.0, 0.0, 0.0], [0.0, 2.0, 0.0]])
+    p = torch.tensor([[0.99, 0.005, 0.005], [0.4, 0.35, 0.25]])
+    plain = distill_loss(logits, p, 2.0, 0.5)
+    assert torch.allclose(plain, distill_loss(logits, p, 2.0, 0.5, 0.0))
+    kl = distill_loss(logits, p, 2.0, 0.0)
+    ce = F.cross_entropy(logits, p.argmax(1), reduction="none")
+    w = p.max(1).values ** 2
+    assert torch.allclose(distill_loss(logits, p, 2.0, 0.5, 2.0), kl + 0.5 * (ce * w / w.mean()).mean())
+    same = torch.tensor([[0.8, 0.1, 0.1], [0.1, 0.8, 0.1]])
+    assert torch.allclose(distill_loss(logits, same, 2.0, 0.5, 3.0), distill_loss(logits, same, 2.0, 0.5))
+
+
 def test_front_end_shape_and_sine_peak() -> None:
     from training.model import LogMel
 

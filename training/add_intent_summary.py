@@ -17,6 +17,10 @@ def print_summary(s: dict) -> None:
           f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
           + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
              else "") + ")")
+    h = (r.get("found_real_clips") or {}).get("heard_segments") or {}
+    if h.get("transcribed_as_the_phrase"):
+        print(f"  kept segments (--keep-heard): {h['transcribed_as_the_phrase']} heard as the phrase, {h['learnt']} "
+              "learnt as it")
     o = r.get("offset") or {}
     if o.get("windows"):
         print(f"  word's logit offset {o['offset']:+.2f}, fitted on {o['windows']} read-speech windows of held-out "

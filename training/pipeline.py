@@ -276,7 +276,8 @@ def run_pipeline(args: argparse.Namespace) -> int:
     # 4. distil
     drawing = recipe(bool(real_train), args.epochs, args.epoch_size, args.balance, args.unknown_weight, args.blocks)
     cfg = DistillConfig(**drawing, threads=args.threads, seed=args.seed, width=args.width,
-                        min_confidence=args.min_confidence, ema=args.ema, mel_shift=args.mel_shift, eq_db=args.eq_db)
+                        min_confidence=args.min_confidence, ce_confidence=args.ce_confidence, ema=args.ema,
+                        mel_shift=args.mel_shift, eq_db=args.eq_db)
     aug = AugmentConfig()
     model, history = train(train_set, val_set, run_dir, cfg, noise, fe, aug=aug, progress=progress)
     # 5. export + register (int8 judged against the teacher's argmax on validation speakers)

@@ -108,6 +108,9 @@ def add_parsers(sub: argparse._SubParsersAction) -> None:
                    help="extra draw weight of what the teacher calls _unknown_ (default: 3 with real audio, else 1)")
     p.add_argument("--min-confidence", type=number_in(0, 1), default=DistillConfig.min_confidence,
                    help="never train on a clip whose teacher's top probability is under this (0: train on all)")
+    p.add_argument("--ce-confidence", type=number_in(0, 8), default=DistillConfig.ce_confidence, metavar="GAMMA",
+                   help="weigh each clip's cross-entropy on the teacher's top label by the teacher's top "
+                        "probability ** GAMMA (0: off): a soft form of --min-confidence")
     p.add_argument("--width", type=at_least(1), default=DistillConfig.width)
     p.add_argument("--blocks", type=block_counts, default=None,
                    help="BC-ResNet blocks in each of the 4 stages, e.g. 2,2,2,2 (default: 3,3,3,3 with real audio, "
