@@ -15,6 +15,7 @@ import json
 import threading
 import time
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 
@@ -37,8 +38,10 @@ def heard_root() -> Path:
 class HeardStore:
     """Appends kept segments to a folder; a full or read-only disk costs the clip, never the loop."""
 
-    def __init__(self, folder: str | Path) -> None:
+    def __init__(self, folder: str | Path, on_error: Callable[[str], None] | None = None) -> None:
+        """``on_error`` hears the first write error (e.g. the loop prints it); later ones cost their clip quietly."""
         self.folder = Path(folder)
+        self.on_error = on_error
         try:  # now, so that an unwritable place is reported before anyone speaks
             self.folder.mkdir(parents=True, exist_ok=True)
         except OSError as e:
@@ -48,7 +51,7 @@ class HeardStore:
         self.kept = 0
         self._n = 0
         self.failed: str | None = None
-        """The first write error, once (the loop prints it; later ones are only counted)."""
+        """The first write error."""
 
     def keep(self, audio: np.ndarray, transcript: str) -> Path | None:
         """Write ``audio`` (float32 mono at 16 kHz) if it is a short segment with a transcript; its path."""
@@ -59,10 +62,11 @@ class HeardStore:
         if not text or not KEEP_MIN_S <= seconds <= KEEP_MAX_S or not np.all(np.isfinite(audio)):
             return None
         with self.lock:
-            path = self.folder / "-"
-            while path.exists() or path.name == "-":  # another run of the same second: never overwrite
+            while True:  # another run in the same second may have used the name: never overwrite
                 self._n += 1
                 path = self.folder / f"{time.strftime('%Y%m%d-%H%M%S')}-{self._n:04d}.flac"
+                if not path.exists():
+                    break
             try:
                 sf.write(path, np.clip(audio, -1.0, 1.0), SAMPLE_RATE, subtype="PCM_16")
                 line = {"file": path.name, "transcript": text, "time": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
@@ -71,7 +75,10 @@ class HeardStore:
             except (OSError, RuntimeError) as e:  # soundfile's errors are RuntimeErrors (e.g. a full disk)
                 path.unlink(missing_ok=True)
                 why = getattr(e, "strerror", None) or str(e).strip() or type(e).__name__
-                self.failed = self.failed or f"cannot keep heard segments in {self.folder} ({why})"
+                if self.failed is None:
+                    self.failed = f"cannot keep heard segments in {self.folder} ({why})"
+                    if self.on_error is not None:
+                        self.on_error(self.failed)
                 return None
             self.kept += 1
         return path

@@ -45,11 +45,11 @@ from assistant.student import Manifest, Student
 
 from .add_intent_data import (chatter, eval_clips, evaluate_intent, from_yaml, heard_clips, heldout_voice,
                               near_name_clips, positives, rehearsal, teacher_found)
+from .add_intent_summary import print_summary
 from .augment import NoiseBank
 from .cache import LabelCache
 from .dataset import DistillSet, concat, noise_set
 from .dims import StudentDims
-from .add_intent_summary import print_summary
 from .synth import trim
 from .word_offset import fit_and_shift
 
@@ -286,7 +286,8 @@ def add_intent(args: argparse.Namespace) -> int:
     key = run_key([name, phrases, m.version, str(registry.root), args.voices, args.recordings, str(data),
                    pos_weight] + ([args.chatter] if args.chatter else [])
                   + ([f"near {args.near_names} {NEAR_WEIGHT}"] if args.near_names else [])
-                  + ([] if args.no_speech else ["speech windows"]) + ([] if args.no_found else ["found"]) + [str(c.path) for c in kept_heard]
+                  + ([] if args.no_speech else ["speech windows"]) + ([] if args.no_found else ["found"])
+                  + [str(c.path) for c in kept_heard]
                   + (["offset speakers out"] if args.offset_rate > 0 else [])
                   + ([f"branch {branch}"] if branch is not None else []), cfg)
     run_dir = Path(args.run_dir) / f"add-{name}-{key}"

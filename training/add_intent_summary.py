@@ -17,9 +17,9 @@ def print_summary(s: dict) -> None:
           f"{r.get('hard_negatives', 0)} confused with the new phrase shown again"
           + (f"; {r['chatter_windows']} windows of chatter held at the old student's outputs" if r.get("chatter_windows")
              else "") + ")")
-    h = (r.get("found_real_clips") or {}).get("heard_segments") or {}
-    if h.get("transcribed_as_the_phrase"):
-        print(f"  kept segments (--keep-heard): {h['transcribed_as_the_phrase']} heard as the phrase, {h['learnt']} "
+    kept = (r.get("found_real_clips") or {}).get("heard_segments") or {}
+    if kept.get("transcribed_as_the_phrase"):
+        print(f"  kept segments (--keep-heard): {kept['transcribed_as_the_phrase']} heard as the phrase, {kept['learnt']} "
               "learnt as it")
     o = r.get("offset") or {}
     if o.get("windows"):

@@ -73,28 +73,16 @@ def _transcriber(args: argparse.Namespace, intents=None):
 
 
 def _heard_store(args: argparse.Namespace):
-    """The store of ``--keep-heard`` (its default folder for a bare flag), or None."""
+    """The store of ``--keep-heard`` (its default folder for a bare flag), or None; its first write error is
+    printed once."""
     if getattr(args, "keep_heard", None) is None:
         return None
     from ..heard import HeardStore, heard_root
 
-    store = HeardStore(args.keep_heard or heard_root())
+    store = HeardStore(args.keep_heard or heard_root(),
+                       on_error=lambda why: print(f"  {why}; answering goes on, nothing more is kept", flush=True))
     print(f"keeping short deferred segments and what the teacher heard in {store.folder}", flush=True)
     return store
-
-
-def _keep(store):
-    """``Assistant``'s ``keep`` for ``store``: the first write error is printed once, then counted."""
-    if store is None:
-        return None
-
-    def keep(audio, text) -> None:
-        before = store.failed
-        store.keep(audio, text)
-        if store.failed and not before:
-            print(f"  {store.failed}; answering goes on, nothing more is kept", flush=True)
-
-    return keep
 
 
 def _student(name_or_dir: str | None):
@@ -145,7 +133,7 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"error: {e}", file=sys.stderr)
             failed += 1
             continue
-        bot = Assistant(student, intents, transcribe, loop_config(args), keep=_keep(store))
+        bot = Assistant(student, intents, transcribe, loop_config(args), keep=store.keep if store else None)
         chunk = int(0.02 * SAMPLE_RATE)  # 20 ms, as a microphone delivers it
         began = time.perf_counter()
         events = []
@@ -239,7 +227,7 @@ def cmd_listen(args: argparse.Namespace) -> int:
     def defer(audio, pending) -> None:
         worker.submit(bot.resolve, audio, pending).add_done_callback(answered)
 
-    bot = Assistant(student, intents, transcribe, loop_config(args), defer=defer, keep=_keep(store))
+    bot = Assistant(student, intents, transcribe, loop_config(args), defer=defer, keep=store.keep if store else None)
     watcher = None
     if not (args.student and (os.sep in args.student or os.path.isdir(args.student))):
         from ..registry import Watcher
